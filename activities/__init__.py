@@ -1,0 +1,1 @@
+"""Side effects of the incident workflow: read-side projection, notifications."""

@@ -1,0 +1,11 @@
+"""The read side and configuration tables (SQLModel on PostgreSQL).
+
+Importing this package registers every table on ``SQLModel.metadata`` (alembic needs that).
+Never import it from workflows/: the workflow sandbox must not see table classes.
+"""
+
+from models.auth import ApiKey
+from models.incident import Alert, Incident
+from models.service import Integration, Service
+
+__all__ = ["Alert", "ApiKey", "Incident", "Integration", "Service"]

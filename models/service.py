@@ -1,0 +1,25 @@
+"""Services and their integrations (the keys monitoring tools send events with)."""
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from models.columns import timestamp, utcnow
+
+
+class Service(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    description: str | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp())
+
+
+class Integration(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    service_id: str = Field(foreign_key="service.id", index=True, max_length=40)
+    name: str = Field(max_length=200)
+    # SHA-256 of the key; the key itself is shown once at creation and never stored.
+    key_hash: str = Field(unique=True, max_length=64)
+    key_prefix: str = Field(max_length=8)
+    disabled: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp())

@@ -1,0 +1,1 @@
+"""Tocsin: cross-cutting glue (settings, key helpers, the CLI and the dev-stack launcher)."""

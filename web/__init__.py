@@ -1,0 +1,1 @@
+"""HTTP: parse, authenticate, authorize, rate-limit, then signal the incident workflow."""

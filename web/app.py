@@ -1,0 +1,57 @@
+"""The Quart application factory."""
+
+from quart import Quart
+from quart_schema import Info, QuartSchema
+
+from models.db import create_engine
+from tocsin.settings import Settings, get_settings
+from tocsin.temporal import connect
+from web import events, health, incidents
+from web.commands import IncidentCommands
+from web.errors import register_error_handlers
+from web.ratelimit import SlidingWindowLimiter
+from web.runtime import Runtime
+
+MAX_BODY_BYTES = 512 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    settings = settings or get_settings()
+    app = Quart("tocsin")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    QuartSchema(
+        app,
+        info=Info(title="Tocsin", version="0.1.0", description="Incident alerting API"),
+        openapi_path="/openapi.json",
+        security_schemes={
+            "integrationKey": {
+                "type": "apiKey",
+                "in_": "header",
+                "name": "Authorization",
+            },
+            "apiKey": {"type": "http", "scheme": "bearer"},
+        },
+        security=[{"apiKey": []}, {"integrationKey": []}],
+    )
+    register_error_handlers(app)
+    for module in (health, events, incidents):
+        app.register_blueprint(module.blueprint)
+
+    @app.before_serving
+    async def start_up() -> None:
+        client = await connect(settings)
+        app.extensions["tocsin"] = Runtime(
+            settings=settings,
+            engine=create_engine(settings),
+            client=client,
+            commands=IncidentCommands(client, settings.task_queue),
+            limiter=SlidingWindowLimiter(
+                settings.rate_limit_requests, settings.rate_limit_window_seconds
+            ),
+        )
+
+    @app.after_serving
+    async def shut_down() -> None:
+        await app.extensions["tocsin"].engine.dispose()
+
+    return app

@@ -1,0 +1,98 @@
+"""Who is calling: integration keys (``Token token=``) and API keys (``Bearer``)."""
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+
+from models import ApiKey, Integration
+from models.db import session_scope
+from tocsin.keys import hash_key
+from web.errors import ApiError
+
+_TOKEN = re.compile(r'^Token\s+token="?([^"\s]+)"?\s*$', re.IGNORECASE)
+_BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["integration", "api_key"]
+    id: str
+    name: str
+    scopes: frozenset[str]
+    # None: every service.
+    service_ids: frozenset[str] | None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+    def require_scope(self, scope: str) -> None:
+        if not self.has_scope(scope):
+            raise ApiError(403, "MISSING_SCOPE", f"API key missing scope {scope}")
+
+    def can_access(self, service_id: str) -> bool:
+        return self.service_ids is None or service_id in self.service_ids
+
+
+UNAUTHORIZED = ApiError(401, "UNAUTHORIZED", "Missing or invalid API key")
+
+
+async def authenticate(
+    engine: AsyncEngine, authorization: str | None, *, allow_integration: bool
+) -> Principal:
+    if not authorization:
+        raise UNAUTHORIZED
+    if allow_integration and (match := _TOKEN.match(authorization)):
+        return await _integration_principal(engine, match.group(1))
+    if match := _BEARER.match(authorization):
+        return await _api_key_principal(engine, match.group(1))
+    raise UNAUTHORIZED
+
+
+async def _integration_principal(engine: AsyncEngine, key: str) -> Principal:
+    integration = await find_integration(engine, key)
+    if integration is None:
+        raise ApiError(403, "INVALID_INTEGRATION_KEY", "Integration key not found")
+    return Principal(
+        kind="integration",
+        id=integration.id,
+        name=integration.name,
+        scopes=frozenset({"events:write"}),
+        service_ids=frozenset({integration.service_id}),
+    )
+
+
+async def find_integration(engine: AsyncEngine, key: str) -> Integration | None:
+    """The enabled integration with this key, if any."""
+    async with session_scope(engine) as session:
+        result = await session.exec(
+            select(Integration).where(
+                Integration.key_hash == hash_key(key), col(Integration.disabled).is_(False)
+            )
+        )
+        return result.first()
+
+
+async def _api_key_principal(engine: AsyncEngine, key: str) -> Principal:
+    async with session_scope(engine) as session:
+        result = await session.exec(
+            select(ApiKey).where(
+                ApiKey.key_hash == hash_key(key), col(ApiKey.revoked_at).is_(None)
+            )
+        )
+        api_key = result.first()
+    if api_key is None:
+        raise UNAUTHORIZED
+    return Principal(
+        kind="api_key",
+        id=api_key.id,
+        name=api_key.name,
+        scopes=frozenset(api_key.scopes),
+        service_ids=None if api_key.service_ids is None else frozenset(api_key.service_ids),
+    )

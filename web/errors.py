@@ -1,0 +1,79 @@
+"""The one exception type for API errors and the one place that renders them.
+
+Every error body is ``{"error": {"code", "message"}}`` (plus ``field`` for validation
+errors); codes are stable and documented in docs/api.md. Nothing below web/ knows about HTTP.
+"""
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from quart import Quart, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("tocsin.web")
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            error["field"] = self.field
+        return {"error": error}
+
+
+def invalid_request(err: ValidationError, prefix: str = "") -> ApiError:
+    """A 400 naming the first failing field, e.g. ``payload.severity``."""
+    first = err.errors()[0]
+    field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    message = f"{field}: {first['msg']}" if field else first["msg"]
+    return ApiError(400, "INVALID_REQUEST", f"Invalid request body: {message}", field=field)
+
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def _render(error: ApiError) -> Response:
+    response = jsonify(error.body())
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> Response:
+        return _render(error)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = _HTTP_CODES.get(status, "HTTP_ERROR")
+        return _render(ApiError(status, code, error.description or error.name))
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return _render(ApiError(500, "INTERNAL", "Internal server error"))

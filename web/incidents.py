@@ -1,0 +1,126 @@
+"""Incidents API, read half (seed 003): list and fetch incidents from the read side."""
+
+from typing import Any
+
+from pydantic import ValidationError
+from quart import Blueprint, request
+from quart_schema import document_querystring, document_response, tag
+
+from models import Incident, Service
+from web.auth import Principal, authenticate
+from web.errors import ApiError, invalid_request
+from web.queries import decode_cursor, encode_cursor, get_incident, latest_alerts, list_incidents
+from web.runtime import runtime
+from web.schemas import (
+    AlertOut,
+    ErrorResponse,
+    IncidentDetail,
+    IncidentList,
+    IncidentListQuery,
+    IncidentOut,
+    ServiceRef,
+    UserRef,
+)
+from workflows.messages import Status
+
+blueprint = Blueprint("incidents", __name__)
+
+MAX_LIMIT = 200
+# Status names accepted by the filter, case-insensitively; seed 003 calls OPEN "triggered".
+STATUS_ALIASES = {s.value.lower(): s.value for s in Status} | {"triggered": Status.OPEN.value}
+
+
+async def _principal(scope: str) -> Principal:
+    principal = await authenticate(
+        runtime().engine, request.headers.get("Authorization"), allow_integration=False
+    )
+    principal.require_scope(scope)
+    return principal
+
+
+def incident_out(incident: Incident, service: Service) -> IncidentOut:
+    return IncidentOut(
+        id=incident.id,
+        title=incident.title,
+        description=incident.description,
+        status=incident.status,
+        urgency=incident.urgency,
+        priority=incident.priority,
+        service=ServiceRef(id=service.id, name=service.name),
+        assignee=UserRef(id=incident.assignee_id) if incident.assignee_id else None,
+        dedup_key=incident.dedup_key,
+        alert_count=incident.alert_count,
+        escalation_status=incident.escalation_status,
+        created_at=incident.created_at,
+        last_alert_at=incident.last_alert_at,
+        acknowledged_at=incident.acknowledged_at,
+        resolved_at=incident.resolved_at,
+    )
+
+
+@blueprint.get("/api/incidents")
+@tag(["incidents"])
+@document_querystring(IncidentListQuery)
+@document_response(IncidentList, 200)
+@document_response(ErrorResponse, 400)
+@document_response(ErrorResponse, 401)
+@document_response(ErrorResponse, 403)
+async def list_route() -> dict[str, Any]:
+    """List incidents, newest first (scope incidents:read).
+
+    ``limit`` defaults to 50 and is capped at 200; ``status`` is case-insensitive
+    (``triggered`` means OPEN); ``cursor`` is the ``nextCursor`` of the previous page.
+    """
+    principal = await _principal("incidents:read")
+    try:
+        query = IncidentListQuery.model_validate(request.args.to_dict())
+    except ValidationError as err:
+        raise invalid_request(err) from err
+    status = None
+    if query.status is not None:
+        status = STATUS_ALIASES.get(query.status.lower())
+        if status is None:
+            raise ApiError(
+                400, "INVALID_REQUEST", f"Unknown status {query.status!r}", field="status"
+            )
+    service_ids = principal.service_ids
+    if query.service_id is not None:
+        if not principal.can_access(query.service_id):
+            raise ApiError(403, "SERVICE_ACCESS_DENIED", "API key has no access to this service")
+        service_ids = frozenset({query.service_id})
+    try:
+        cursor = decode_cursor(query.cursor) if query.cursor else None
+    except ValueError as err:
+        raise ApiError(400, "INVALID_REQUEST", "Invalid cursor", field="cursor") from err
+    limit = min(query.limit, MAX_LIMIT)
+    rows, total = await list_incidents(
+        runtime().engine, limit=limit, status=status, service_ids=service_ids, cursor=cursor
+    )
+    next_cursor = encode_cursor(rows[-1][0]) if len(rows) == limit else None
+    page = IncidentList(
+        incidents=[incident_out(i, s) for i, s in rows], total=total, next_cursor=next_cursor
+    )
+    return page.model_dump(mode="json", by_alias=True)
+
+
+@blueprint.get("/api/incidents/<incident_id>")
+@tag(["incidents"])
+@document_response(IncidentDetail, 200)
+@document_response(ErrorResponse, 401)
+@document_response(ErrorResponse, 403)
+@document_response(ErrorResponse, 404)
+async def get_route(incident_id: str) -> dict[str, Any]:
+    """One incident with its newest alerts (scope incidents:read)."""
+    principal = await _principal("incidents:read")
+    engine = runtime().engine
+    found = await get_incident(engine, incident_id)
+    # Another service's incident is reported as missing, not forbidden: no existence leak.
+    if found is None or not principal.can_access(found[0].service_id):
+        raise ApiError(404, "NOT_FOUND", "Incident not found")
+    incident, service = found
+    alerts = await latest_alerts(engine, incident.id)
+    detail = IncidentDetail(
+        **incident_out(incident, service).model_dump(),
+        alerts=[AlertOut.model_validate(a, from_attributes=True) for a in alerts],
+    )
+    return detail.model_dump(mode="json", by_alias=True)

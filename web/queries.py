@@ -1,0 +1,99 @@
+"""Read-side queries for the Incidents API (reads only: incident state is written by the
+workflow's projection activity)."""
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+
+from models import Alert, Incident, Service
+from models.db import session_scope
+
+MAX_ALERTS_IN_DETAIL = 100
+
+
+async def get_incident(engine: AsyncEngine, incident_id: str) -> tuple[Incident, Service] | None:
+    async with session_scope(engine) as session:
+        result = await session.exec(
+            select(Incident, Service)
+            .join(Service, col(Service.id) == col(Incident.service_id))
+            .where(Incident.id == incident_id)
+        )
+        row = result.first()
+        return None if row is None else (row[0], row[1])
+
+
+async def wait_for_incident(engine: AsyncEngine, incident_id: str, timeout: float) -> Incident | None:
+    """Poll until the projection has written the incident (read-your-writes for ingest)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        async with session_scope(engine) as session:
+            incident = await session.get(Incident, incident_id)
+        if incident is not None or time.monotonic() >= deadline:
+            return incident
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+async def latest_alerts(engine: AsyncEngine, incident_id: str) -> Sequence[Alert]:
+    async with session_scope(engine) as session:
+        result = await session.exec(
+            select(Alert)
+            .where(Alert.incident_id == incident_id)
+            .order_by(col(Alert.seq).desc())
+            .limit(MAX_ALERTS_IN_DETAIL)
+        )
+        return list(reversed(result.all()))
+
+
+def encode_cursor(incident: Incident) -> str:
+    raw = json.dumps([incident.created_at.isoformat(), incident.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError for anything that is not a cursor this API produced."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, incident_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), str(incident_id)
+    except Exception as err:
+        raise ValueError("invalid cursor") from err
+
+
+async def list_incidents(
+    engine: AsyncEngine,
+    *,
+    limit: int,
+    status: str | None,
+    service_ids: frozenset[str] | None,
+    cursor: tuple[datetime, str] | None,
+) -> tuple[list[tuple[Incident, Service]], int]:
+    """Newest first, keyset-paginated on (created_at, id); returns the page and the total."""
+    filters = []
+    if status is not None:
+        filters.append(col(Incident.status) == status)
+    if service_ids is not None:
+        filters.append(col(Incident.service_id).in_(service_ids))
+    page = (
+        select(Incident, Service)
+        .join(Service, col(Service.id) == col(Incident.service_id))
+        .where(*filters)
+        .order_by(col(Incident.created_at).desc(), col(Incident.id).desc())
+        .limit(limit)
+    )
+    if cursor is not None:
+        page = page.where(tuple_(col(Incident.created_at), col(Incident.id)) < tuple_(*cursor))
+    async with session_scope(engine) as session:
+        rows = (await session.exec(page)).all()
+        total = (
+            await session.exec(select(func.count()).select_from(Incident).where(*filters))
+        ).one()
+    return [(r[0], r[1]) for r in rows], int(total)

@@ -1,0 +1,25 @@
+"""Per-process resources the handlers share: settings, DB engine, Temporal client, limiter."""
+
+from dataclasses import dataclass
+
+from quart import current_app
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from tocsin.settings import Settings
+from web.commands import IncidentCommands
+from web.ratelimit import SlidingWindowLimiter
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    client: Client
+    commands: IncidentCommands
+    limiter: SlidingWindowLimiter
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["tocsin"]
+    return rt

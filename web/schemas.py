@@ -1,0 +1,119 @@
+"""Request and response models of the public API (they also make the OpenAPI document)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from workflows.messages import Severity
+
+# --- Events API (seeds 000/001) -------------------------------------------------------------
+
+
+class TriggerPayload(BaseModel):
+    summary: str = Field(min_length=1, max_length=500)
+    source: str = Field(min_length=1, max_length=200)
+    severity: Severity
+    custom_details: dict[str, Any] | None = None
+
+
+class EventRequest(BaseModel):
+    event_action: Literal["trigger", "acknowledge", "resolve"]
+    dedup_key: str = Field(min_length=1, max_length=200)
+    routing_key: str | None = Field(default=None, description="an integration key")
+    service_id: str | None = None
+    payload: dict[str, Any] | None = Field(
+        default=None,
+        description="required on trigger (see TriggerPayload); optional otherwise",
+    )
+
+
+class EventIncident(BaseModel):
+    id: str
+    title: str
+    status: str
+    urgency: str
+
+
+class EventResult(BaseModel):
+    action: Literal["triggered", "deduplicated", "acknowledged", "resolved", "ignored"]
+    incident: EventIncident | None
+
+
+class EventResponse(BaseModel):
+    status: Literal["success"] = "success"
+    message: str = "Event processed"
+    dedup_key: str
+    incident_key: str | None
+    result: EventResult
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+# --- Incidents API (seed 003) ---------------------------------------------------------------
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class ServiceRef(CamelModel):
+    id: str
+    name: str
+
+
+class UserRef(CamelModel):
+    id: str
+
+
+class IncidentOut(CamelModel):
+    id: str
+    title: str
+    description: str | None
+    status: str
+    urgency: str
+    priority: str | None
+    service: ServiceRef
+    assignee: UserRef | None
+    dedup_key: str
+    alert_count: int
+    escalation_status: str
+    created_at: datetime
+    last_alert_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class AlertOut(CamelModel):
+    seq: int
+    received_at: datetime
+    summary: str
+    source: str
+    severity: str
+    payload: dict[str, Any]
+
+
+class IncidentDetail(IncidentOut):
+    alerts: list[AlertOut] = Field(description="the newest alerts, at most 100")
+
+
+class IncidentList(CamelModel):
+    incidents: list[IncidentOut]
+    total: int
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class IncidentListQuery(CamelModel):
+    limit: int = Field(default=50, ge=1, description="capped at 200")
+    status: str | None = None
+    service_id: str | None = None
+    cursor: str | None = None

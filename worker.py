@@ -1,0 +1,39 @@
+"""The single place where workflows and activities are wired to their task queue."""
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.projection import ProjectionActivities
+from models.db import create_engine
+from tocsin.settings import Settings
+from tocsin.temporal import connect
+from workflows.incident import IncidentWorkflow
+
+
+def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
+    projection = ProjectionActivities(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[IncidentWorkflow],
+        activities=[projection.project],
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Poll until ``stop`` is set, then finish in-flight tasks and exit."""
+    client = await connect(settings)
+    engine = create_engine(settings)
+    try:
+        async with build_worker(client, engine, settings.task_queue):
+            log.info("worker polling task queue %s", settings.task_queue)
+            await stop.wait()
+    finally:
+        await engine.dispose()
+
+
+log = logging.getLogger("tocsin.worker")

@@ -1,0 +1,1 @@
+"""Durable incident logic. Deterministic code only: no I/O, no table classes."""

@@ -1,0 +1,25 @@
+"""Stable, readable identifiers for incident workflows and incidents."""
+
+import hashlib
+from urllib.parse import quote
+
+_MAX_READABLE = 200
+
+
+def incident_workflow_id(service_id: str, dedup_key: str) -> str:
+    """``incident/<service>/<dedup key>``: one running workflow per open incident.
+
+    The dedup key is percent-encoded so any character is safe and ``/`` cannot fake another
+    service's id; keys whose encoding is too long for Temporal are hashed instead (the
+    ``sha256:`` prefix cannot come out of ``quote``, so the two forms never collide).
+    """
+    encoded = quote(dedup_key, safe="-_.~@+=,;!*'()")
+    if len(encoded) > _MAX_READABLE:
+        encoded = "sha256:" + hashlib.sha256(dedup_key.encode()).hexdigest()
+    return f"incident/{service_id}/{encoded}"
+
+
+def incident_id(first_execution_run_id: str) -> str:
+    """An incident is named by the first run of its workflow chain (stable across
+    continue-as-new, new for every incident that reuses the same dedup key)."""
+    return "inc_" + first_execution_run_id.replace("-", "")
