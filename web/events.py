@@ -64,7 +64,7 @@ async def post_event() -> tuple[dict[str, Any], int]:
 
 
 async def _parse_event() -> EventRequest:
-    body = await request.get_data(as_text=True)
+    body = await request.get_data(as_text=False)
     try:
         data = json.loads(body)
     except ValueError as err:
