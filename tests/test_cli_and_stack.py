@@ -1,0 +1,159 @@
+"""The ``tocsin`` console script, ``tocsin up`` end to end, probes and docker-compose."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.db import session_scope
+from tests.conftest import free_port
+from tocsin.settings import Settings
+from web.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+TOCSIN = [sys.executable, "-m", "tocsin.cli"]
+
+
+def tocsin(*args: str, env: dict[str, str]) -> dict:
+    out = subprocess.run(
+        [*TOCSIN, *args, "--json"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    return json.loads(lines[0])
+
+
+async def test_cli_provisions_with_hashed_keys(database_url: str, engine: AsyncEngine) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    service = tocsin("service", "create", "--name", "CLI svc", "--description", "d", env=env)
+    assert service["name"] == "CLI svc" and service["id"].startswith("svc_")
+    assert len(service["integration_key"]) == 32
+    int(service["integration_key"], 16)
+    integration = tocsin("integration", "create", "--service", service["id"], "--name", "am", env=env)
+    assert integration["service_id"] == service["id"]
+    assert integration["integration_key"] != service["integration_key"]
+    api_key = tocsin(
+        "apikey", "create", "--name", "ops",
+        "--scopes", "events:write,incidents:read,incidents:write",
+        "--services", service["id"], env=env,
+    )  # fmt: skip
+    assert api_key["scopes"] == ["events:write", "incidents:read", "incidents:write"]
+    assert api_key["service_ids"] == [service["id"]]
+    async with session_scope(engine) as session:
+        dump = (
+            await session.execute(
+                text("SELECT row_to_json(t)::text FROM (SELECT * FROM integration) t "
+                     "UNION ALL SELECT row_to_json(t)::text FROM (SELECT * FROM api_key) t")
+            )
+        ).scalars().all()  # fmt: skip
+    stored = "\n".join(dump)
+    for secret in (service["integration_key"], integration["integration_key"], api_key["key"]):
+        assert secret not in stored
+
+
+def test_cli_reports_bad_input(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    result = subprocess.run(
+        [*TOCSIN, "apikey", "create", "--name", "x", "--scopes", "root", "--json"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "unknown scopes" in json.loads(result.stdout)["error"]
+
+
+async def test_readyz_is_503_when_a_dependency_is_down(temporal_address: str) -> None:
+    dead_db = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    app = create_app(Settings(database_url=dead_db, temporal_address=temporal_address))
+    async with app.test_app():
+        client = app.test_client()
+        assert (await client.get("/healthz")).status_code == 200
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert (await response.get_json())["checks"] == {"database": False, "temporal": True}
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "tocsin up exited early"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError("stack did not become ready")
+
+
+def stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(30)
+
+
+def test_up_runs_the_embedded_stack_and_keeps_state(tmp_path: Path) -> None:
+    """`tocsin up` with only settings: embedded PostgreSQL and Temporal, worker, API."""
+    ports = {k: str(free_port()) for k in ("PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env |= {f"TOCSIN_{k}": v for k, v in ports.items()} | {"TOCSIN_DATA_DIR": str(tmp_path)}
+    url = f"http://127.0.0.1:{ports['PORT']}"
+
+    proc = subprocess.Popen([*TOCSIN, "up"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(url, proc)
+        pg_uri = f"postgresql://postgres:@/postgres?host={tmp_path / 'pg'}"
+        service = tocsin("service", "create", "--name", "up", env=env | {"DATABASE_URL": pg_uri})
+        key = tocsin(
+            "apikey", "create", "--name", "r", "--scopes", "incidents:read",
+            env=env | {"DATABASE_URL": pg_uri},
+        )["key"]  # fmt: skip
+        body = {
+            "event_action": "trigger",
+            "dedup_key": "up-test",
+            "payload": {"summary": "s", "source": "t", "severity": "info"},
+        }
+        headers = {"Authorization": f"Token token={service['integration_key']}"}
+        sent = httpx.post(f"{url}/api/events", json=body, headers=headers, timeout=30)
+        assert sent.status_code == 202
+        incident_id = sent.json()["incident_key"]
+        ui = httpx.get(f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}/", timeout=10)
+        assert ui.status_code == 200
+    finally:
+        assert stop(proc) == 0
+    output = proc.stdout.read() if proc.stdout else ""
+    assert url in output and f"127.0.0.1:{ports['TEMPORAL_UI_PORT']}" in output
+    assert (tmp_path / "temporal.db").exists()
+
+    proc = subprocess.Popen([*TOCSIN, "up"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_healthy(url, proc)
+        auth = {"Authorization": f"Bearer {key}"}
+        again = httpx.get(f"{url}/api/incidents/{incident_id}", headers=auth, timeout=10)
+        assert again.status_code == 200, "state survives a restart"
+        dedup = httpx.post(f"{url}/api/events", json=body, headers=headers, timeout=30)
+        assert dedup.json()["result"]["action"] == "deduplicated", "and so does the workflow"
+    finally:
+        assert stop(proc) == 0
+
+
+def _compose_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _compose_available(), reason="docker client with compose plugin absent")
+def test_docker_compose_config_is_valid() -> None:
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
