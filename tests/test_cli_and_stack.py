@@ -38,7 +38,9 @@ async def test_cli_provisions_with_hashed_keys(database_url: str, engine: AsyncE
     assert service["name"] == "CLI svc" and service["id"].startswith("svc_")
     assert len(service["integration_key"]) == 32
     int(service["integration_key"], 16)
-    integration = tocsin("integration", "create", "--service", service["id"], "--name", "am", env=env)
+    integration = tocsin(
+        "integration", "create", "--service", service["id"], "--name", "am", env=env
+    )
     assert integration["service_id"] == service["id"]
     assert integration["integration_key"] != service["integration_key"]
     api_key = tocsin(
@@ -132,7 +134,7 @@ def test_up_runs_the_embedded_stack_and_keeps_state(tmp_path: Path) -> None:
     assert url in output and f"127.0.0.1:{ports['TEMPORAL_UI_PORT']}" in output
     assert (tmp_path / "temporal.db").exists()
 
-    proc = subprocess.Popen([*TOCSIN, "up"], env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([*TOCSIN, "up"], env=env, stdout=subprocess.DEVNULL, text=True)
     try:
         wait_healthy(url, proc)
         auth = {"Authorization": f"Bearer {key}"}
@@ -157,3 +159,11 @@ def test_docker_compose_config_is_valid() -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_migrations_match_the_models(database_url: str) -> None:
+    from alembic import command
+
+    from models.migrate import alembic_config
+
+    command.check(alembic_config(database_url))  # raises if the models drifted

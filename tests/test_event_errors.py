@@ -1,6 +1,7 @@
 """Every error row of seed 001, with its stable code, and the rate limit."""
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -41,7 +42,7 @@ async def test_invalid_json(http: httpx.AsyncClient, tenant: Tenant, content: by
     ],
 )
 async def test_invalid_request_names_the_field(
-    http: httpx.AsyncClient, tenant: Tenant, mutate, field: str
+    http: httpx.AsyncClient, tenant: Tenant, mutate: Callable[[dict], object], field: str
 ) -> None:
     body = trigger_body(new_key())
     mutate(body)
@@ -54,7 +55,9 @@ async def test_invalid_request_names_the_field(
 
 
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"42", b"null"])
-async def test_non_object_body_is_a_400(http: httpx.AsyncClient, tenant: Tenant, body) -> None:
+async def test_non_object_body_is_a_400(
+    http: httpx.AsyncClient, tenant: Tenant, body: bytes
+) -> None:
     response = await http.post("/api/events", content=body, headers=tenant.token)
     assert response.status_code == 400
     assert error_of(response)["code"] == "INVALID_REQUEST"
@@ -90,11 +93,15 @@ async def test_service_access_denied(http: httpx.AsyncClient, engine: AsyncEngin
     key = await make_api_key(engine, ["events:write"], [mine.service_id])
     headers = {"Authorization": f"Bearer {key}"}
     for target in ({"service_id": theirs.service_id}, {"routing_key": theirs.integration_key}):
-        response = await http.post("/api/events", json=trigger_body(new_key()) | target, headers=headers)
+        response = await http.post(
+            "/api/events", json=trigger_body(new_key()) | target, headers=headers
+        )
         assert response.status_code == 403
         assert error_of(response)["code"] == "SERVICE_ACCESS_DENIED"
     ok = await http.post(
-        "/api/events", json=trigger_body(new_key()) | {"service_id": mine.service_id}, headers=headers
+        "/api/events",
+        json=trigger_body(new_key()) | {"service_id": mine.service_id},
+        headers=headers,
     )
     assert ok.status_code == 202
 

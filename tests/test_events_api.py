@@ -14,7 +14,9 @@ from workflows import search_attributes as sa
 from workflows.ids import incident_workflow_id
 
 
-async def post(http: httpx.AsyncClient, tenant: Tenant, body: dict, **headers: str) -> httpx.Response:
+async def post(
+    http: httpx.AsyncClient, tenant: Tenant, body: dict, **headers: str
+) -> httpx.Response:
     return await http.post("/api/events", json=body, headers={**tenant.token, **headers})
 
 
@@ -103,9 +105,7 @@ async def test_fifty_concurrent_triggers_make_one_incident(
     http: httpx.AsyncClient, tenant: Tenant, engine: AsyncEngine
 ) -> None:
     key = new_key()
-    responses = await asyncio.gather(
-        *(post(http, tenant, trigger_body(key)) for _ in range(50))
-    )
+    responses = await asyncio.gather(*(post(http, tenant, trigger_body(key)) for _ in range(50)))
     assert all(r.status_code == 202 for r in responses)
     actions = [r.json()["result"]["action"] for r in responses]
     assert actions.count("triggered") == 1 and actions.count("deduplicated") == 49
@@ -133,7 +133,9 @@ async def test_idempotency_key_retry_counts_once(http: httpx.AsyncClient, tenant
     first = await post(http, tenant, body, **{"Idempotency-Key": "retry-1"})
     retry = await post(http, tenant, body, **{"Idempotency-Key": "retry-1"})
     other = await post(http, tenant, body, **{"Idempotency-Key": "retry-2"})
-    assert first.json()["incident_key"] == retry.json()["incident_key"] == other.json()["incident_key"]
+    assert (
+        first.json()["incident_key"] == retry.json()["incident_key"] == other.json()["incident_key"]
+    )
     await asyncio.sleep(0.3)
     incident = await get_incident(http, tenant, first.json()["incident_key"])
     assert incident["alertCount"] == 2

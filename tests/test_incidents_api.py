@@ -29,7 +29,9 @@ async def test_list_newest_first_with_filters_and_pages(
     ack_key = new_key()
     acked = await http.post("/api/events", json=trigger_body(ack_key), headers=tenant.token)
     await http.post(
-        "/api/events", json={"event_action": "acknowledge", "dedup_key": ack_key}, headers=tenant.token
+        "/api/events",
+        json={"event_action": "acknowledge", "dedup_key": ack_key},
+        headers=tenant.token,
     )
     base = {"serviceId": tenant.service_id}
 
@@ -44,11 +46,15 @@ async def test_list_newest_first_with_filters_and_pages(
 
     for status in ("triggered", "OPEN", "open", "Triggered"):
         page = (
-            await http.get("/api/incidents", params=base | {"status": status}, headers=tenant.bearer)
+            await http.get(
+                "/api/incidents", params=base | {"status": status}, headers=tenant.bearer
+            )
         ).json()
         assert page["total"] == 5 and all(i["status"] == "OPEN" for i in page["incidents"])
     page = (
-        await http.get("/api/incidents", params=base | {"status": "acknowledged"}, headers=tenant.bearer)
+        await http.get(
+            "/api/incidents", params=base | {"status": "acknowledged"}, headers=tenant.bearer
+        )
     ).json()
     assert [i["id"] for i in page["incidents"]] == [acked.json()["incident_key"]]
 
@@ -88,7 +94,9 @@ async def test_bad_query_is_400(
     assert response.json()["error"]["field"] == field
 
 
-async def test_detail_has_alerts_and_unknown_is_404(http: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_detail_has_alerts_and_unknown_is_404(
+    http: httpx.AsyncClient, tenant: Tenant
+) -> None:
     key = new_key()
     first = await http.post("/api/events", json=trigger_body(key, "one"), headers=tenant.token)
     await http.post("/api/events", json=trigger_body(key, "two"), headers=tenant.token)

@@ -1,9 +1,9 @@
 """Pure logic, tested without servers."""
 
+from web.ratelimit import SlidingWindowLimiter
 from workflows.ids import incident_id, incident_workflow_id
 from workflows.messages import Urgency
 from workflows.severity import higher_urgency, urgency_for
-from web.ratelimit import SlidingWindowLimiter
 
 
 def test_severity_to_urgency_matches_seed_001() -> None:
@@ -32,7 +32,10 @@ def test_long_dedup_keys_are_hashed_and_distinct() -> None:
 
 
 def test_incident_id_from_first_run() -> None:
-    assert incident_id("b8d348c4-e567-481b-9146-8568d10cedc7") == "inc_b8d348c4e567481b91468568d10cedc7"
+    assert (
+        incident_id("b8d348c4-e567-481b-9146-8568d10cedc7")
+        == "inc_b8d348c4e567481b91468568d10cedc7"
+    )
 
 
 def test_rate_limiter_sliding_window() -> None:

@@ -14,11 +14,12 @@ from temporalio.worker import Replayer
 from workflows.incident import IncidentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+TEXTS = {p: p.read_text() for p in HISTORIES}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json("incident", path.read_text())
+    history = WorkflowHistory.from_json("incident", TEXTS[path])
     replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -123,7 +123,9 @@ async def test_seed_000_trigger_acknowledge_resolve(api_url: str, tenant: Tenant
     assert resolved["result"]["incident"]["status"] == "RESOLVED"
 
 
-async def test_seed_001_trigger_resolve(api_url: str, tenant: Tenant, http: httpx.AsyncClient) -> None:
+async def test_seed_001_trigger_resolve(
+    api_url: str, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
     triggered = await run_curl(SEED_001_TRIGGER, api_url, tenant)
     assert triggered["result"]["action"] == "triggered"
     assert triggered["result"]["incident"]["title"] == "Database connection timeout on primary"

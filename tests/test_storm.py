@@ -40,7 +40,9 @@ async def test_storm_continues_as_new_without_losing_anything(
     async def acknowledge_midway() -> httpx.Response:
         await asyncio.sleep(0.5)
         return await http.post(
-            "/api/events", json={"event_action": "acknowledge", "dedup_key": key}, headers=tenant.token
+            "/api/events",
+            json={"event_action": "acknowledge", "dedup_key": key},
+            headers=tenant.token,
         )
 
     *responses, ack = await asyncio.gather(*(send(i) for i in range(STORM)), acknowledge_midway())

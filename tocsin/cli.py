@@ -23,7 +23,9 @@ def _print(args: argparse.Namespace, result: dict[str, Any]) -> None:
             print(f"{key}: {shown}")
 
 
-def _with_session(settings: Settings, work: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+def _with_session(
+    settings: Settings, work: Callable[[Any], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
     from models.db import create_engine, session_scope
 
     async def run() -> dict[str, Any]:

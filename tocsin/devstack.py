@@ -26,11 +26,15 @@ def temporal_cli() -> str:
     return str(beside) if beside.exists() else "temporal"
 
 
-def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float, proc: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+            raise RuntimeError(
+                f"a process exited with {proc.returncode} before {host}:{port} opened"
+            )
         try:
             with socket.create_connection((host, port), timeout=1):
                 return
@@ -116,7 +120,8 @@ def _supervise(children: list[subprocess.Popen]) -> int:
     while True:
         for child in children:
             if child.poll() is not None:
-                print(f"{' '.join(map(str, child.args[:3]))} exited with {child.returncode}; stopping", file=sys.stderr)
+                name = " ".join(map(str, child.args[:3]))  # type: ignore[index]
+                print(f"{name} exited with {child.returncode}; stopping", file=sys.stderr)
                 return child.returncode or 1
         time.sleep(0.5)
 

@@ -27,8 +27,7 @@ async def register_search_attributes(client: Client, namespace: str) -> None:
     request = AddSearchAttributesRequest(
         namespace=namespace,
         search_attributes={
-            key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-            for key in search_attributes.ALL
+            key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in search_attributes.ALL
         },
     )
     try:

@@ -82,9 +82,7 @@ async def find_integration(engine: AsyncEngine, key: str) -> Integration | None:
 async def _api_key_principal(engine: AsyncEngine, key: str) -> Principal:
     async with session_scope(engine) as session:
         result = await session.exec(
-            select(ApiKey).where(
-                ApiKey.key_hash == hash_key(key), col(ApiKey.revoked_at).is_(None)
-            )
+            select(ApiKey).where(ApiKey.key_hash == hash_key(key), col(ApiKey.revoked_at).is_(None))
         )
         api_key = result.first()
     if api_key is None:

@@ -158,9 +158,7 @@ async def _trigger(
     # as soon as this answer arrives. If the projection lags, answer anyway.
     row = await wait_for_incident(rt.engine, outcome.incident_id, rt.settings.read_wait_seconds)
     if row is not None:
-        incident = EventIncident(
-            id=row.id, title=row.title, status=row.status, urgency=row.urgency
-        )
+        incident = EventIncident(id=row.id, title=row.title, status=row.status, urgency=row.urgency)
     else:
         incident = EventIncident(
             id=outcome.incident_id,

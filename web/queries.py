@@ -29,9 +29,11 @@ async def get_incident(engine: AsyncEngine, incident_id: str) -> tuple[Incident,
         return None if row is None else (row[0], row[1])
 
 
-async def wait_for_incident(engine: AsyncEngine, incident_id: str, timeout: float) -> Incident | None:
+async def wait_for_incident(
+    engine: AsyncEngine, incident_id: str, wait_seconds: float
+) -> Incident | None:
     """Poll until the projection has written the incident (read-your-writes for ingest)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_seconds
     delay = 0.005
     while True:
         async with session_scope(engine) as session:
