@@ -35,8 +35,7 @@ async def create_service(
 async def create_integration(
     session: AsyncSession, service_id: str, name: str
 ) -> tuple[Integration, str]:
-    if await session.get(Service, service_id) is None:
-        raise LookupError(f"service {service_id} not found")
+    await _require_service(session, service_id)
     key = new_integration_key()
     integration = Integration(
         id=new_id("int"),
@@ -60,8 +59,7 @@ async def create_api_key(
     if unknown:
         raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
     for service_id in service_ids or []:
-        if await session.get(Service, service_id) is None:
-            raise LookupError(f"service {service_id} not found")
+        await _require_service(session, service_id)
     key = new_api_key()
     api_key = ApiKey(
         id=new_id("key"),
@@ -74,3 +72,8 @@ async def create_api_key(
     session.add(api_key)
     await session.flush()
     return api_key, key
+
+
+async def _require_service(session: AsyncSession, service_id: str) -> None:
+    if await session.get(Service, service_id) is None:
+        raise LookupError(f"service {service_id} not found")
