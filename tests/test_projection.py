@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from activities.projection import ProjectionActivities
 from models import Alert, Incident
@@ -65,7 +66,7 @@ async def test_retried_and_stale_projections_change_nothing(
         row = await session.get(Incident, incident_id)
         count = (
             await session.execute(
-                select(func.count()).select_from(Alert).where(Alert.incident_id == incident_id)
+                select(func.count()).select_from(Alert).where(col(Alert.incident_id) == incident_id)
             )
         ).scalar_one()
     assert row is not None
