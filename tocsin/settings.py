@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # How long an ingest request waits for the read side to show its incident, so that a
     # client can GET it right after the 202. The event is durable before the wait starts.
     read_wait_seconds: float = 2.0
-    db_pool_size: int = 10
+    db_pool_size: int = 20
 
     log_level: str = "INFO"
 

@@ -10,6 +10,7 @@ from web import events, health, incidents
 from web.commands import IncidentCommands
 from web.errors import register_error_handlers
 from web.ratelimit import SlidingWindowLimiter
+from web.readwait import ProjectionWaiter
 from web.runtime import Runtime
 
 MAX_BODY_BYTES = 512 * 1024
@@ -40,18 +41,22 @@ def create_app(settings: Settings | None = None) -> Quart:
     @app.before_serving
     async def start_up() -> None:
         client = await connect(settings)
+        engine = create_engine(settings)
         app.extensions["tocsin"] = Runtime(
             settings=settings,
-            engine=create_engine(settings),
+            engine=engine,
             client=client,
             commands=IncidentCommands(client, settings.task_queue),
             limiter=SlidingWindowLimiter(
                 settings.rate_limit_requests, settings.rate_limit_window_seconds
             ),
+            waiter=ProjectionWaiter(engine),
         )
 
     @app.after_serving
     async def shut_down() -> None:
-        await app.extensions["tocsin"].engine.dispose()
+        rt: Runtime = app.extensions["tocsin"]
+        await rt.waiter.close()
+        await rt.engine.dispose()
 
     return app

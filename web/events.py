@@ -12,7 +12,6 @@ from models import Service
 from models.db import session_scope
 from web.auth import Principal, authenticate, find_integration
 from web.errors import ApiError, invalid_request
-from web.queries import wait_for_incident
 from web.runtime import Runtime, runtime
 from web.schemas import (
     ErrorResponse,
@@ -156,7 +155,7 @@ async def _trigger(
     outcome = await rt.commands.trigger(service_id, event.dedup_key, alert)
     # The event is durable now; waiting for the read side only makes the incident readable
     # as soon as this answer arrives. If the projection lags, answer anyway.
-    row = await wait_for_incident(rt.engine, outcome.incident_id, rt.settings.read_wait_seconds)
+    row = await rt.waiter.wait(outcome.incident_id, rt.settings.read_wait_seconds)
     if row is not None:
         incident = EventIncident(id=row.id, title=row.title, status=row.status, urgency=row.urgency)
     else:

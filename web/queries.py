@@ -1,10 +1,8 @@
 """Read-side queries for the Incidents API (reads only: incident state is written by the
 workflow's projection activity)."""
 
-import asyncio
 import base64
 import json
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -27,21 +25,6 @@ async def get_incident(engine: AsyncEngine, incident_id: str) -> tuple[Incident,
         )
         row = result.first()
         return None if row is None else (row[0], row[1])
-
-
-async def wait_for_incident(
-    engine: AsyncEngine, incident_id: str, wait_seconds: float
-) -> Incident | None:
-    """Poll until the projection has written the incident (read-your-writes for ingest)."""
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.005
-    while True:
-        async with session_scope(engine) as session:
-            incident = await session.get(Incident, incident_id)
-        if incident is not None or time.monotonic() >= deadline:
-            return incident
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.1)
 
 
 async def latest_alerts(engine: AsyncEngine, incident_id: str) -> Sequence[Alert]:

@@ -9,6 +9,7 @@ from temporalio.client import Client
 from tocsin.settings import Settings
 from web.commands import IncidentCommands
 from web.ratelimit import SlidingWindowLimiter
+from web.readwait import ProjectionWaiter
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Runtime:
     client: Client
     commands: IncidentCommands
     limiter: SlidingWindowLimiter
+    waiter: ProjectionWaiter
 
 
 def runtime() -> Runtime:

@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
 MAX_ALERTS_PER_PROJECTION = 200
 # Idempotency keys remembered (and carried over continue-as-new) to drop client retries.
 REMEMBERED_IDEMPOTENCY_KEYS = 1000
+# Patch ids (see docs/architecture.md, "Determinism").
+LOCAL_PROJECTION = "projection-as-local-activity"
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
@@ -191,12 +193,23 @@ class IncidentWorkflow:
         batch = self._pending[:MAX_ALERTS_PER_PROJECTION]
         del self._pending[: len(batch)]
         snapshot = self._incident.model_copy()
-        await workflow.execute_activity(
-            PROJECT_INCIDENT,
-            Projection(incident=snapshot, alerts=batch),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=PROJECTION_RETRY,
-        )
+        projection = Projection(incident=snapshot, alerts=batch)
+        if workflow.patched(LOCAL_PROJECTION):
+            # A local activity runs inside the workflow task: no activity task round trip
+            # through the server, so the read side is written sooner and at half the cost.
+            await workflow.execute_local_activity(
+                PROJECT_INCIDENT,
+                projection,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=PROJECTION_RETRY,
+            )
+        else:
+            await workflow.execute_activity(
+                PROJECT_INCIDENT,
+                projection,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PROJECTION_RETRY,
+            )
         self._projected_version = max(self._projected_version, snapshot.version)
 
     def _carry_over(self) -> IncidentStart:
