@@ -6,12 +6,22 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.projection import ProjectionActivities
 from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect
 from workflows.incident import IncidentWorkflow
+
+# The sandbox re-imports non-passthrough modules for every workflow run. Pydantic is
+# deterministic and heavy to import, so it is shared (our own pure modules are passed through
+# by the workflow's imports_passed_through block); the workflow module itself stays sandboxed.
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "pydantic", "pydantic_core", "annotated_types"
+    )
+)
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
@@ -21,6 +31,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
         task_queue=task_queue,
         workflows=[IncidentWorkflow],
         activities=[projection.project],
+        workflow_runner=SANDBOX,
     )
 
 
