@@ -177,3 +177,26 @@ def test_migrations_match_the_models(database_url: str) -> None:
     from models.migrate import alembic_config
 
     command.check(alembic_config(database_url))  # raises if the models drifted
+
+
+def test_up_uses_external_servers_when_configured(
+    tmp_path: Path, database_url: str, temporal_address: str
+) -> None:
+    """With DATABASE_URL and TEMPORAL_ADDRESS set, `tocsin up` starts no embedded server."""
+    port = str(free_port())
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "TOCSIN_PORT": port,
+        "TOCSIN_DATA_DIR": str(tmp_path),
+        "TOCSIN_TASK_QUEUE": f"external-{port}",
+    }
+    proc = subprocess.Popen([*TOCSIN, "up"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+    finally:
+        assert stop(proc) == 0
+    assert not (tmp_path / "pg").exists()
+    assert not (tmp_path / "temporal.db").exists()
+    assert "Temporal UI" not in (proc.stdout.read() if proc.stdout else "")
