@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from activities.names import PROJECT_INCIDENT
-from models import Alert, Incident
+from models import Alert, Incident, TimelineEntry
 from models.db import session_scope
 from workflows.messages import Projection
 
@@ -37,3 +37,11 @@ class ProjectionActivities:
                     for a in projection.alerts
                 ]
                 await session.execute(insert(Alert).values(alerts).on_conflict_do_nothing())
+            if projection.timeline:
+                entries = [
+                    {**e.model_dump(), "incident_id": projection.incident.id}
+                    for e in projection.timeline
+                ]
+                await session.execute(
+                    insert(TimelineEntry).values(entries).on_conflict_do_nothing()
+                )

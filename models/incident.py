@@ -32,6 +32,9 @@ class Incident(SQLModel, table=True):
     last_alert_at: datetime = Field(sa_column=timestamp())
     acknowledged_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
     resolved_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
+    snoozed_until: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
+    status_before_snooze: str | None = Field(default=None, max_length=16)
+    suppressed_by: str | None = Field(default=None, max_length=40)
     # The workflow's state version: a projection never overwrites a newer one.
     version: int
 

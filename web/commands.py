@@ -10,22 +10,37 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass
+from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowType
 from temporalio.api.enums.v1 import WorkflowIdConflictPolicy
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.converter import encode_search_attributes
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes as sa
-from workflows.ids import incident_id, incident_workflow_id
-from workflows.messages import ActionIn, ActionResult, AlertIn, IncidentStart, Status
+from workflows.ids import first_run_id, incident_id, incident_workflow_id
+from workflows.messages import (
+    ActionIn,
+    ActionResult,
+    AlertIn,
+    ChangeIn,
+    IncidentStart,
+    ManualOpenIn,
+    NoteIn,
+    Status,
+    TimelineEntry,
+    Urgency,
+)
 from workflows.severity import urgency_for
 
 _UPDATE_RETRIES = 8
+R = TypeVar("R", bound=BaseModel)
 _RUN_CLOSE_WAIT_SECONDS = 10.0
 
 
@@ -35,34 +50,112 @@ class TriggerOutcome:
     incident_id: str
 
 
+class IncidentClosed(Exception):
+    """The incident's workflow has finished (it was resolved) or never existed."""
+
+
+class CommandRejected(Exception):
+    """The workflow's update validator refused the change (``code`` is stable)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class IncidentCommands:
     def __init__(self, client: Client, task_queue: str) -> None:
         self._client = client
         self._task_queue = task_queue
 
     async def trigger(self, service_id: str, dedup_key: str, alert: AlertIn) -> TriggerOutcome:
+        status = Status.SUPPRESSED if alert.suppressed_by else Status.OPEN
+        return await self._signal_with_start(
+            service_id,
+            dedup_key,
+            "trigger",
+            alert,
+            status=status,
+            urgency=urgency_for(alert.severity),
+            request_id=_request_id(service_id, dedup_key, alert.idempotency_key),
+        )
+
+    async def open_manual(self, service_id: str, request: ManualOpenIn) -> TriggerOutcome:
+        """A person's incident: a workflow like a trigger's, under a generated dedup key."""
+        return await self._signal_with_start(
+            service_id,
+            f"manual-{uuid.uuid4().hex}",
+            "open",
+            request,
+            status=Status.OPEN,
+            urgency=request.urgency,
+            request_id=str(uuid.uuid4()),
+        )
+
+    async def act(
+        self, service_id: str, dedup_key: str, action: str, request: ActionIn
+    ) -> ActionResult:
+        """Acknowledge or resolve; ``ignored`` when no incident is open for the key."""
+        handle = self._client.get_workflow_handle(incident_workflow_id(service_id, dedup_key))
+        try:
+            result, run_id = await self._update(handle, action, request, ActionResult)
+        except (IncidentClosed, CommandRejected):
+            return ActionResult(action="ignored", incident=None)
+        if result.action == "resolved":
+            await self._wait_closed(handle.id, run_id)
+        return result
+
+    async def change(self, workflow_id: str, incident_id: str, request: ChangeIn) -> ActionResult:
+        """Apply a PATCH to exactly this incident (not a later one reusing its dedup key)."""
+        handle = self._incident_handle(workflow_id, incident_id)
+        result, run_id = await self._update(handle, "change", request, ActionResult)
+        if result.incident is not None and result.incident.status == Status.RESOLVED:
+            await self._wait_closed(workflow_id, run_id)
+        return result
+
+    async def note(self, workflow_id: str, incident_id: str, request: NoteIn) -> TimelineEntry:
+        handle = self._incident_handle(workflow_id, incident_id)
+        entry, _ = await self._update(handle, "note", request, TimelineEntry)
+        return entry
+
+    def _incident_handle(self, workflow_id: str, incident: str) -> WorkflowHandle:
+        return self._client.get_workflow_handle(
+            workflow_id, first_execution_run_id=first_run_id(incident)
+        )
+
+    async def _signal_with_start(
+        self,
+        service_id: str,
+        dedup_key: str,
+        signal: str,
+        argument: BaseModel,
+        *,
+        status: Status,
+        urgency: Urgency,
+        request_id: str,
+    ) -> TriggerOutcome:
         converter = self._client.data_converter
         request = SignalWithStartWorkflowExecutionRequest(
             namespace=self._client.namespace,
             workflow_id=incident_workflow_id(service_id, dedup_key),
             workflow_type=WorkflowType(name="Incident"),
             task_queue=TaskQueue(name=self._task_queue),
-            signal_name="trigger",
+            signal_name=signal,
             identity=self._client.identity,
-            request_id=_request_id(service_id, dedup_key, alert.idempotency_key),
+            request_id=request_id,
             workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
         )
         request.input.payloads.extend(
             await converter.encode([IncidentStart(service_id=service_id, dedup_key=dedup_key)])
         )
-        request.signal_input.payloads.extend(await converter.encode([alert]))
+        request.signal_input.payloads.extend(await converter.encode([argument]))
         encode_search_attributes(
             TypedSearchAttributes(
                 [
                     SearchAttributePair(sa.SERVICE_ID, service_id),
                     SearchAttributePair(sa.DEDUP_KEY, dedup_key),
-                    SearchAttributePair(sa.STATUS, Status.OPEN.value),
-                    SearchAttributePair(sa.URGENCY, urgency_for(alert.severity).value),
+                    SearchAttributePair(sa.STATUS, status.value),
+                    SearchAttributePair(sa.URGENCY, urgency.value),
                 ]
             ),
             request.search_attributes,
@@ -73,37 +166,39 @@ class IncidentCommands:
         first_run = response.first_execution_run_id or response.run_id
         return TriggerOutcome(started=response.started, incident_id=incident_id(first_run))
 
-    async def act(
-        self, service_id: str, dedup_key: str, action: str, request: ActionIn
-    ) -> ActionResult:
-        """Acknowledge or resolve; ``ignored`` when no incident is open for the key."""
-        handle = self._client.get_workflow_handle(incident_workflow_id(service_id, dedup_key))
+    async def _update(
+        self, handle: WorkflowHandle, name: str, argument: BaseModel, result_type: type[R]
+    ) -> tuple[R, str | None]:
+        """Run an update to completion; returns its result and the run that answered."""
         for attempt in range(_UPDATE_RETRIES):
             try:
                 update = await handle.start_update(
-                    action,
-                    request,
+                    name,
+                    argument,
                     wait_for_stage=WorkflowUpdateStage.COMPLETED,
-                    result_type=ActionResult,
+                    result_type=result_type,
                 )
-                result = await update.result()
-                break
+                return await update.result(), update.workflow_run_id
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
-                    return ActionResult(action="ignored", incident=None)
+                    raise IncidentClosed from err
                 # Too many updates in flight on one incident: back off and try again.
                 if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or attempt == _UPDATE_RETRIES - 1:
                     raise
                 await asyncio.sleep(0.05 * 2**attempt)
-            except WorkflowUpdateFailedError:
-                return ActionResult(action="ignored", incident=None)
-        if result.action == "resolved":
-            # The run ends right after a resolve; wait for that so a trigger sent after this
-            # answer opens a new incident instead of reaching the finished one.
-            run = self._client.get_workflow_handle(handle.id, run_id=update.workflow_run_id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.result(follow_runs=False), _RUN_CLOSE_WAIT_SECONDS)
-        return result
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                if isinstance(cause, ApplicationError) and cause.type:
+                    raise CommandRejected(cause.type, cause.message) from err
+                raise
+        raise AssertionError("unreachable")
+
+    async def _wait_closed(self, workflow_id: str, run_id: str | None) -> None:
+        """The run ends right after a resolve; waiting for that means a trigger sent after
+        our answer opens a new incident instead of reaching the finished one."""
+        run = self._client.get_workflow_handle(workflow_id, run_id=run_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(run.result(follow_runs=False), _RUN_CLOSE_WAIT_SECONDS)
 
 
 def _request_id(service_id: str, dedup_key: str, idempotency_key: str | None) -> str:

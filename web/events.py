@@ -1,6 +1,5 @@
 """``POST /api/events``: the Events API of seeds 000 and 001."""
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from quart_schema import document_request, document_response, tag
 from models import Service
 from models.db import session_scope
 from web.auth import Principal, authenticate, find_integration
+from web.bodies import parse_body
 from web.errors import ApiError, invalid_request
 from web.runtime import Runtime, runtime
 from web.schemas import (
@@ -56,22 +56,10 @@ async def post_event() -> tuple[dict[str, Any], int]:
             "Rate limit exceeded.",
             headers={"Retry-After": str(retry_after)},
         )
-    event = await _parse_event()
+    event = await parse_body(EventRequest)
     service_id = await _target_service(rt, principal, event)
     response = await _dispatch(rt, principal, service_id, event)
     return response.model_dump(mode="json"), 202
-
-
-async def _parse_event() -> EventRequest:
-    body = await request.get_data(as_text=False)
-    try:
-        data = json.loads(body)
-    except ValueError as err:
-        raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from err
-    try:
-        return EventRequest.model_validate(data)
-    except ValidationError as err:
-        raise invalid_request(err) from err
 
 
 async def _target_service(rt: Runtime, principal: Principal, event: EventRequest) -> str:

@@ -9,7 +9,14 @@ from quart_schema import document_querystring, document_response, tag
 from models import Incident, Service
 from web.auth import Principal, authenticate
 from web.errors import ApiError, invalid_request
-from web.queries import decode_cursor, encode_cursor, get_incident, latest_alerts, list_incidents
+from web.queries import (
+    decode_cursor,
+    encode_cursor,
+    get_incident,
+    latest_alerts,
+    list_incidents,
+    timeline_entries,
+)
 from web.runtime import runtime
 from web.schemas import (
     AlertOut,
@@ -19,6 +26,9 @@ from web.schemas import (
     IncidentListQuery,
     IncidentOut,
     ServiceRef,
+    Timeline,
+    TimelineEntryOut,
+    TimelineQuery,
     UserRef,
 )
 from workflows.messages import Status
@@ -30,12 +40,21 @@ MAX_LIMIT = 200
 STATUS_ALIASES = {s.value.lower(): s.value for s in Status} | {"triggered": Status.OPEN.value}
 
 
-async def _principal(scope: str) -> Principal:
+async def principal_with(scope: str) -> Principal:
     principal = await authenticate(
         runtime().engine, request.headers.get("Authorization"), allow_integration=False
     )
     principal.require_scope(scope)
     return principal
+
+
+async def accessible_incident(principal: Principal, incident_id: str) -> tuple[Incident, Service]:
+    """The incident and its service, or 404: another service's incident is reported as
+    missing, not forbidden, so a key learns nothing about services it cannot reach."""
+    found = await get_incident(runtime().engine, incident_id)
+    if found is None or not principal.can_access(found[0].service_id):
+        raise ApiError(404, "NOT_FOUND", "Incident not found")
+    return found
 
 
 def incident_out(incident: Incident, service: Service) -> IncidentOut:
@@ -71,7 +90,7 @@ async def list_route() -> dict[str, Any]:
     ``limit`` defaults to 50 and is capped at 200; ``status`` is case-insensitive
     (``triggered`` means OPEN); ``cursor`` is the ``nextCursor`` of the previous page.
     """
-    principal = await _principal("incidents:read")
+    principal = await principal_with("incidents:read")
     try:
         query = IncidentListQuery.model_validate(request.args.to_dict())
     except ValidationError as err:
@@ -111,16 +130,34 @@ async def list_route() -> dict[str, Any]:
 @document_response(ErrorResponse, 404)
 async def get_route(incident_id: str) -> dict[str, Any]:
     """One incident with its newest alerts (scope incidents:read)."""
-    principal = await _principal("incidents:read")
-    engine = runtime().engine
-    found = await get_incident(engine, incident_id)
-    # Another service's incident is reported as missing, not forbidden: no existence leak.
-    if found is None or not principal.can_access(found[0].service_id):
-        raise ApiError(404, "NOT_FOUND", "Incident not found")
-    incident, service = found
-    alerts = await latest_alerts(engine, incident.id)
+    principal = await principal_with("incidents:read")
+    incident, service = await accessible_incident(principal, incident_id)
+    alerts = await latest_alerts(runtime().engine, incident.id)
     detail = IncidentDetail(
         **incident_out(incident, service).model_dump(),
         alerts=[AlertOut.model_validate(a, from_attributes=True) for a in alerts],
     )
     return detail.model_dump(mode="json", by_alias=True)
+
+
+@blueprint.get("/api/incidents/<incident_id>/timeline")
+@tag(["incidents"])
+@document_querystring(TimelineQuery)
+@document_response(Timeline, 200)
+@document_response(ErrorResponse, 404)
+async def timeline_route(incident_id: str) -> dict[str, Any]:
+    """Everything that happened to the incident, in order, with who or what did it
+    (scope incidents:read). Page with ``after`` = the last ``seq`` seen."""
+    principal = await principal_with("incidents:read")
+    incident, _ = await accessible_incident(principal, incident_id)
+    try:
+        query = TimelineQuery.model_validate(request.args.to_dict())
+    except ValidationError as err:
+        raise invalid_request(err) from err
+    entries = await timeline_entries(
+        runtime().engine, incident.id, after=query.after, limit=min(query.limit, 1000)
+    )
+    timeline = Timeline(
+        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries]
+    )
+    return timeline.model_dump(mode="json", by_alias=True)

@@ -10,7 +10,7 @@ from sqlalchemy import func, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from models import Alert, Incident, Service
+from models import Alert, Incident, Service, TimelineEntry
 from models.db import session_scope
 
 MAX_ALERTS_IN_DETAIL = 100
@@ -82,3 +82,22 @@ async def list_incidents(
             await session.exec(select(func.count()).select_from(Incident).where(*filters))
         ).one()
     return [(r[0], r[1]) for r in rows], int(total)
+
+
+async def timeline_entries(
+    engine: AsyncEngine,
+    incident_id: str,
+    *,
+    kinds: tuple[str, ...] | None = None,
+    after: int = 0,
+    limit: int = 1000,
+) -> Sequence[TimelineEntry]:
+    """The incident's timeline in order, optionally only some kinds, after a sequence number."""
+    query = select(TimelineEntry).where(
+        TimelineEntry.incident_id == incident_id, col(TimelineEntry.seq) > after
+    )
+    if kinds is not None:
+        query = query.where(col(TimelineEntry.kind).in_(kinds))
+    async with session_scope(engine) as session:
+        result = await session.exec(query.order_by(col(TimelineEntry.seq)).limit(limit))
+        return result.all()

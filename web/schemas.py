@@ -117,3 +117,92 @@ class IncidentListQuery(CamelModel):
     status: str | None = None
     service_id: str | None = None
     cursor: str | None = None
+
+
+# --- Incidents API, write half (seed 003) and updates (seed 004) ----------------------------
+
+Priority = Literal["P1", "P2", "P3", "P4"]
+
+
+class IncidentCreate(CamelModel):
+    title: str = Field(min_length=1, max_length=500)
+    service_id: str = Field(min_length=1)
+    description: str | None = Field(default=None, max_length=20_000)
+    urgency: str = Field(default="HIGH", description="HIGH, MEDIUM or LOW (any case)")
+    priority: Priority | None = None
+
+
+class IncidentPatch(CamelModel):
+    status: str | None = Field(
+        default=None, description="OPEN, ACKNOWLEDGED, RESOLVED or SNOOZED (any case)"
+    )
+    urgency: str | None = Field(default=None, description="HIGH, MEDIUM or LOW (any case)")
+    priority: Priority | None = None
+    assignee_id: str | None = Field(default=None, description='a user id; "" or null unassigns')
+    snooze_minutes: int | None = Field(default=None, ge=1, le=10080)
+    snoozed_until: datetime | None = None
+
+
+class NoteCreate(CamelModel):
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+class NoteOut(CamelModel):
+    id: int
+    body: str
+    actor: str
+    created_at: datetime
+
+
+class NoteList(CamelModel):
+    notes: list[NoteOut]
+
+
+class UpdateCreate(CamelModel):
+    body: str = Field(min_length=1, max_length=10_000)
+    notify_subscribers: bool = False
+
+
+class UpdateOut(CamelModel):
+    id: int
+    incident_id: str
+    body: str
+    notify_subscribers: bool
+    created_at: datetime
+
+
+class UpdateEnvelope(CamelModel):
+    data: UpdateOut
+
+
+class UpdateList(CamelModel):
+    data: list[UpdateOut]
+
+
+class TimelineEntryOut(CamelModel):
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+    data: dict[str, Any]
+
+
+class TimelineQuery(CamelModel):
+    after: int = Field(default=0, ge=0)
+    limit: int = Field(default=500, ge=1, description="capped at 1000")
+
+
+class Timeline(CamelModel):
+    timeline: list[TimelineEntryOut]
+
+
+class PriorityOut(CamelModel):
+    id: Priority
+    response_time: str
+    response_time_minutes: int
+    use_case: str
+
+
+class PriorityList(CamelModel):
+    priorities: list[PriorityOut]

@@ -23,3 +23,11 @@ def incident_id(first_execution_run_id: str) -> str:
     """An incident is named by the first run of its workflow chain (stable across
     continue-as-new, new for every incident that reuses the same dedup key)."""
     return "inc_" + first_execution_run_id.replace("-", "")
+
+
+def first_run_id(incident: str) -> str:
+    """The inverse of :func:`incident_id`: the run id (UUID form) that names the incident."""
+    raw = incident.removeprefix("inc_")
+    if len(raw) != 32:
+        raise ValueError(f"not an incident id: {incident}")
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"

@@ -1,16 +1,18 @@
 """The incident workflow: one run chain per open incident, owner of all its state.
 
-Triggers arrive as signals (through signal-with-start, see docs/architecture.md), acknowledge
-and resolve as updates so the caller learns what happened. The read side is written by the
-projection activity; the main loop batches everything that changed since the last write.
+Triggers arrive as signals (through signal-with-start, see docs/architecture.md); people's
+actions (acknowledge, resolve, PATCH, notes) as updates so the caller learns what happened.
+Every change also becomes a timeline entry. The read side is written by the projection
+activity; the main loop batches everything that changed since the last write.
 """
 
 import json
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.names import PROJECT_INCIDENT
@@ -21,17 +23,23 @@ with workflow.unsafe.imports_passed_through():
         ActionResult,
         AlertIn,
         AlertRecord,
+        ChangeIn,
         EscalationStatus,
         IncidentSnapshot,
         IncidentStart,
+        ManualOpenIn,
+        NoteIn,
         Projection,
         Status,
+        TimelineEntry,
         Urgency,
     )
     from workflows.severity import higher_urgency, urgency_for
+    from workflows.transitions import InvalidTransition, check_transition
 
-# Alerts written per projection activity: bounds the activity's payload size in a storm.
+# Rows written per projection activity: bounds the activity's payload size in a storm.
 MAX_ALERTS_PER_PROJECTION = 200
+MAX_TIMELINE_PER_PROJECTION = 500
 # Idempotency keys remembered (and carried over continue-as-new) to drop client retries.
 REMEMBERED_IDEMPOTENCY_KEYS = 1000
 # Patch ids (see docs/architecture.md, "Determinism").
@@ -41,6 +49,7 @@ PROJECTION_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
+TIMER = "timer"
 
 
 def describe(custom_details: dict | None) -> str | None:
@@ -58,8 +67,10 @@ class IncidentWorkflow:
         self._dedup_key = start.dedup_key
         self._incident = start.incident
         self._next_seq = start.next_alert_seq
+        self._next_timeline_seq = start.next_timeline_seq
         self._projected_version = start.projected_version
         self._pending: list[AlertRecord] = []
+        self._timeline: list[TimelineEntry] = []
         self._seen_keys: deque[str] = deque(
             start.recent_idempotency_keys, maxlen=REMEMBERED_IDEMPOTENCY_KEYS
         )
@@ -67,9 +78,17 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, start: IncidentStart) -> IncidentSnapshot | None:
         while True:
-            await workflow.wait_condition(
-                lambda: self._dirty() or self._resolved() or self._history_is_long()
-            )
+            snooze_left = self._snooze_left()
+            if snooze_left is not None and snooze_left <= timedelta(0):
+                self._expire_snooze()
+                continue
+            try:
+                await workflow.wait_condition(
+                    lambda: self._dirty() or self._resolved() or self._history_is_long(),
+                    timeout=snooze_left,
+                )
+            except TimeoutError:
+                continue  # the snooze ran out; the next pass expires it
             if self._dirty():
                 await self._project()
                 continue
@@ -80,6 +99,8 @@ class IncidentWorkflow:
             if self._resolved():
                 return self._incident
             workflow.continue_as_new(self._carry_over())
+
+    # --- events from monitoring -------------------------------------------------------------
 
     @workflow.signal(name="trigger")
     def trigger(self, alert: AlertIn) -> None:
@@ -99,21 +120,21 @@ class IncidentWorkflow:
         )
         urgency = urgency_for(alert.severity)
         if self._incident is None:
-            self._incident = IncidentSnapshot(
-                id=incident_id(workflow.info().first_execution_run_id),
-                workflow_id=workflow.info().workflow_id,
-                service_id=self._service_id,
-                dedup_key=self._dedup_key,
+            suppressed = alert.suppressed_by is not None
+            self._incident = self._new_incident(
                 title=alert.summary,
                 description=describe(alert.custom_details),
-                status=Status.OPEN,
                 urgency=urgency,
-                escalation_status=EscalationStatus.ACTIVE,
-                alert_count=1,
-                created_at=alert.received_at,
-                last_alert_at=alert.received_at,
-                version=1,
+                at=alert.received_at,
+                status=Status.SUPPRESSED if suppressed else Status.OPEN,
             )
+            self._incident.alert_count = 1
+            self._incident.suppressed_by = alert.suppressed_by
+            if suppressed:
+                self._incident.escalation_status = EscalationStatus.COMPLETED
+            self._note_alert(alert, seq)
+            message = f"Suppressed by rule {alert.suppressed_by}" if suppressed else "Triggered"
+            self._record(alert.actor, "status", message, {"to": self._incident.status.value})
             return
         # A repeated alert deduplicates into the incident whatever its status; the latest
         # alert's summary and details describe it best.
@@ -124,16 +145,31 @@ class IncidentWorkflow:
         inc.description = describe(alert.custom_details) or inc.description
         self._set_urgency(higher_urgency(inc.urgency, urgency))
         inc.version += 1
+        self._note_alert(alert, seq)
+
+    @workflow.signal(name="open")
+    def open_manual(self, request: ManualOpenIn) -> None:
+        if self._incident is not None:
+            return
+        self._incident = self._new_incident(
+            title=request.title,
+            description=request.description,
+            urgency=request.urgency,
+            at=request.opened_at,
+            status=Status.OPEN,
+        )
+        self._incident.priority = request.priority
+        self._record(request.actor, "status", "Opened manually", {"to": Status.OPEN.value})
+
+    # --- actions of people and integrations -------------------------------------------------
 
     @workflow.update(name="acknowledge")
     async def acknowledge(self, request: ActionIn) -> ActionResult:
         inc = self._incident
         if inc is None or inc.status == Status.RESOLVED:
             return ActionResult(action="ignored", incident=inc)
-        if inc.status == Status.OPEN:
-            inc.acknowledged_at = workflow.now()
-            inc.escalation_status = EscalationStatus.COMPLETED
-            self._set_status(Status.ACKNOWLEDGED)
+        if inc.status != Status.ACKNOWLEDGED:
+            self._move_to(Status.ACKNOWLEDGED, request.actor)
         return await self._answer("acknowledged")
 
     @workflow.update(name="resolve")
@@ -141,14 +177,148 @@ class IncidentWorkflow:
         inc = self._incident
         if inc is None or inc.status == Status.RESOLVED:
             return ActionResult(action="ignored", incident=inc)
-        inc.resolved_at = workflow.now()
-        inc.escalation_status = EscalationStatus.COMPLETED
-        self._set_status(Status.RESOLVED)
+        self._move_to(Status.RESOLVED, request.actor)
         return await self._answer("resolved")
+
+    @workflow.update(name="change")
+    async def change(self, request: ChangeIn) -> ActionResult:
+        inc = self._incident
+        assert inc is not None  # the validator guarantees it
+        if request.status is not None:
+            self._move_to(request.status, request.actor, request.snoozed_until)
+        if request.urgency is not None and request.urgency != inc.urgency:
+            self._change_field("urgency", inc.urgency.value, request.urgency.value, request.actor)
+            self._set_urgency(request.urgency)
+        if request.priority_set and request.priority != inc.priority:
+            self._change_field("priority", inc.priority, request.priority, request.actor)
+            inc.priority = request.priority
+        if request.assignee_set and request.assignee_id != inc.assignee_id:
+            self._change_field("assignee", inc.assignee_id, request.assignee_id, request.actor)
+            inc.assignee_id = request.assignee_id
+        inc.version += 1
+        return await self._answer("updated")
+
+    @change.validator
+    def validate_change(self, request: ChangeIn) -> None:
+        if self._incident is None:
+            raise ApplicationError("incident not found", type="NOT_FOUND")
+        if request.status is not None:
+            try:
+                check_transition(self._incident.status, request.status)
+            except InvalidTransition as err:
+                raise ApplicationError(str(err), type="INVALID_TRANSITION") from err
+        elif self._incident.status == Status.RESOLVED:
+            raise ApplicationError("incident is resolved", type="INVALID_TRANSITION")
+
+    @workflow.update(name="note")
+    async def note(self, request: NoteIn) -> TimelineEntry:
+        assert self._incident is not None  # the validator guarantees it
+        entry = self._record(
+            request.actor,
+            request.kind,
+            request.body,
+            {"notifySubscribers": request.notify_subscribers} if request.kind == "update" else {},
+        )
+        self._incident.version += 1
+        await self._answer("updated")
+        return entry
+
+    @note.validator
+    def validate_note(self, request: NoteIn) -> None:
+        if self._incident is None:
+            raise ApplicationError("incident not found", type="NOT_FOUND")
 
     @workflow.query(name="incident")
     def current(self) -> IncidentSnapshot | None:
         return self._incident
+
+    # --- state changes ----------------------------------------------------------------------
+
+    def _new_incident(
+        self, *, title: str, description: str | None, urgency: Urgency, at: datetime, status: Status
+    ) -> IncidentSnapshot:
+        if status != Status.OPEN:
+            workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
+        return IncidentSnapshot(
+            id=incident_id(workflow.info().first_execution_run_id),
+            workflow_id=workflow.info().workflow_id,
+            service_id=self._service_id,
+            dedup_key=self._dedup_key,
+            title=title,
+            description=description,
+            status=status,
+            urgency=urgency,
+            escalation_status=EscalationStatus.ACTIVE,
+            alert_count=0,
+            created_at=at,
+            last_alert_at=at,
+            version=1,
+        )
+
+    def _move_to(self, target: Status, actor: str, snoozed_until: datetime | None = None) -> None:
+        inc = self._incident
+        assert inc is not None
+        current = inc.status
+        if target == current and target != Status.SNOOZED:
+            return
+        now = workflow.now()
+        data: dict = {"from": current.value, "to": target.value}
+        if target == Status.SNOOZED:
+            if current != Status.SNOOZED:
+                back = current if current in (Status.OPEN, Status.ACKNOWLEDGED) else Status.OPEN
+                inc.status_before_snooze = back
+            inc.snoozed_until = snoozed_until
+            data["until"] = snoozed_until.isoformat() if snoozed_until else None
+        else:
+            inc.snoozed_until = None
+            inc.status_before_snooze = None
+        if target == Status.ACKNOWLEDGED:
+            inc.acknowledged_at = now
+            inc.escalation_status = EscalationStatus.COMPLETED
+        elif target == Status.OPEN:
+            # Re-opened: escalation starts again from its first step.
+            inc.escalation_status = EscalationStatus.ACTIVE
+        elif target == Status.RESOLVED:
+            inc.resolved_at = now
+            inc.escalation_status = EscalationStatus.COMPLETED
+        self._set_status(target)
+        self._record(actor, "status", f"{current.value} → {target.value}", data)
+
+    def _expire_snooze(self) -> None:
+        inc = self._incident
+        assert inc is not None
+        self._move_to(inc.status_before_snooze or Status.OPEN, TIMER)
+
+    def _snooze_left(self) -> timedelta | None:
+        inc = self._incident
+        if inc is None or inc.status != Status.SNOOZED or inc.snoozed_until is None:
+            return None
+        return inc.snoozed_until - workflow.now()
+
+    def _change_field(self, name: str, before: object, after: object, actor: str) -> None:
+        self._record(actor, name, f"{name}: {before} → {after}", {"from": before, "to": after})
+
+    def _note_alert(self, alert: AlertIn, seq: int) -> None:
+        assert self._incident is not None
+        self._record(
+            alert.actor,
+            "alert",
+            alert.summary,
+            {"seq": seq, "alertCount": self._incident.alert_count, "severity": alert.severity},
+        )
+
+    def _record(self, actor: str, kind: str, message: str, data: dict) -> TimelineEntry:
+        entry = TimelineEntry(
+            seq=self._next_timeline_seq,
+            at=workflow.now(),
+            kind=kind,
+            actor=actor,
+            message=message,
+            data=data,
+        )
+        self._next_timeline_seq += 1
+        self._timeline.append(entry)
+        return entry
 
     async def _answer(self, action: str) -> ActionResult:
         """Reply once the change is on the read side, so a GET right after sees it."""
@@ -178,8 +348,10 @@ class IncidentWorkflow:
         return True
 
     def _dirty(self) -> bool:
-        return bool(self._pending) or (
-            self._incident is not None and self._incident.version > self._projected_version
+        return (
+            bool(self._pending)
+            or bool(self._timeline)
+            or (self._incident is not None and self._incident.version > self._projected_version)
         )
 
     def _resolved(self) -> bool:
@@ -190,10 +362,12 @@ class IncidentWorkflow:
 
     async def _project(self) -> None:
         assert self._incident is not None
-        batch = self._pending[:MAX_ALERTS_PER_PROJECTION]
-        del self._pending[: len(batch)]
+        alerts = self._pending[:MAX_ALERTS_PER_PROJECTION]
+        del self._pending[: len(alerts)]
+        timeline = self._timeline[:MAX_TIMELINE_PER_PROJECTION]
+        del self._timeline[: len(timeline)]
         snapshot = self._incident.model_copy()
-        projection = Projection(incident=snapshot, alerts=batch)
+        projection = Projection(incident=snapshot, alerts=alerts, timeline=timeline)
         if workflow.patched(LOCAL_PROJECTION):
             # A local activity runs inside the workflow task: no activity task round trip
             # through the server, so the read side is written sooner and at half the cost.
@@ -218,6 +392,7 @@ class IncidentWorkflow:
             dedup_key=self._dedup_key,
             incident=self._incident,
             next_alert_seq=self._next_seq,
+            next_timeline_seq=self._next_timeline_seq,
             projected_version=self._projected_version,
             recent_idempotency_keys=list(self._seen_keys),
         )

@@ -18,6 +18,8 @@ class Status(StrEnum):
     OPEN = "OPEN"
     ACKNOWLEDGED = "ACKNOWLEDGED"
     RESOLVED = "RESOLVED"
+    SNOOZED = "SNOOZED"
+    SUPPRESSED = "SUPPRESSED"
 
 
 class Urgency(StrEnum):
@@ -42,6 +44,48 @@ class AlertIn(BaseModel):
     received_at: datetime
     idempotency_key: str | None = None
     actor: str = ""
+    # The suppression rule that matched this alert, if any (evaluated by the API).
+    suppressed_by: str | None = None
+
+
+class ManualOpenIn(BaseModel):
+    """An incident opened by a person through ``POST /api/incidents``."""
+
+    title: str
+    description: str | None = None
+    urgency: Urgency = Urgency.HIGH
+    priority: str | None = None
+    opened_at: datetime
+    actor: str = ""
+
+
+class ChangeIn(BaseModel):
+    """``PATCH /api/incidents/:id``: only the fields that are set change."""
+
+    status: Status | None = None
+    snoozed_until: datetime | None = None
+    urgency: Urgency | None = None
+    priority: str | None = None
+    priority_set: bool = False
+    assignee_id: str | None = None
+    assignee_set: bool = False
+    actor: str = ""
+
+
+class NoteIn(BaseModel):
+    kind: Literal["note", "update"] = "note"
+    body: str
+    notify_subscribers: bool = False
+    actor: str = ""
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ActionIn(BaseModel):
@@ -79,6 +123,10 @@ class IncidentSnapshot(BaseModel):
     last_alert_at: datetime
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    # What a snooze returns to when it expires (OPEN or ACKNOWLEDGED).
+    status_before_snooze: Status | None = None
+    suppressed_by: str | None = None
     version: int
 
 
@@ -91,14 +139,16 @@ class IncidentStart(BaseModel):
     next_alert_seq: int = 1
     projected_version: int = 0
     recent_idempotency_keys: list[str] = Field(default_factory=list)
+    next_timeline_seq: int = 1
 
 
 class Projection(BaseModel):
     incident: IncidentSnapshot
     alerts: list[AlertRecord]
+    timeline: list[TimelineEntry] = Field(default_factory=list)
 
 
-ActionName = Literal["acknowledged", "resolved", "ignored"]
+ActionName = Literal["acknowledged", "resolved", "ignored", "updated"]
 
 
 class ActionResult(BaseModel):
