@@ -7,5 +7,15 @@ Never import it from workflows/: the workflow sandbox must not see table classes
 from models.auth import ApiKey
 from models.incident import Alert, Incident
 from models.service import Integration, Service
+from models.user import Team, TeamMember, User
 
-__all__ = ["Alert", "ApiKey", "Incident", "Integration", "Service"]
+__all__ = [
+    "Alert",
+    "ApiKey",
+    "Incident",
+    "Integration",
+    "Service",
+    "Team",
+    "TeamMember",
+    "User",
+]
