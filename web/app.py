@@ -6,7 +6,16 @@ from quart_schema import Info, QuartSchema
 from models.db import create_engine
 from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
-from web import events, health, incidents
+from web import (
+    api_keys,
+    events,
+    health,
+    incidents,
+    service_integrations,
+    services,
+    teams,
+    users,
+)
 from web.commands import IncidentCommands
 from web.errors import register_error_handlers
 from web.ratelimit import SlidingWindowLimiter
@@ -37,6 +46,11 @@ def create_app(settings: Settings | None = None) -> Quart:
     register_error_handlers(app)
     for module in (health, events, incidents):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(users.blueprint)
+    app.register_blueprint(teams.blueprint)
+    app.register_blueprint(services.blueprint)
+    app.register_blueprint(service_integrations.blueprint)
+    app.register_blueprint(api_keys.blueprint)
 
     @app.before_serving
     async def start_up() -> None:
