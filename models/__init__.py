@@ -8,5 +8,16 @@ from models.auth import ApiKey
 from models.incident import Alert, Incident
 from models.service import Integration, Service
 from models.timeline import TimelineEntry
+from models.user import Team, TeamMember, User
 
-__all__ = ["Alert", "ApiKey", "Incident", "Integration", "Service", "TimelineEntry"]
+__all__ = [
+    "Alert",
+    "ApiKey",
+    "Incident",
+    "Integration",
+    "Service",
+    "Team",
+    "TeamMember",
+    "TimelineEntry",
+    "User",
+]

@@ -19,3 +19,7 @@ class ApiKey(SQLModel, table=True):
     service_ids: list[str] | None = Field(default=None, sa_column=jsonb())
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp())
     revoked_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
+    # A key of a non-admin user reaches only the services of the user's teams.
+    user_id: str | None = Field(
+        default=None, foreign_key="user_account.id", index=True, max_length=40
+    )

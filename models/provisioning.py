@@ -1,4 +1,4 @@
-"""Creating services and credentials: shared by the CLI and (later) the management API.
+"""Creating services and credentials: shared by the CLI and the management API.
 
 A plaintext key is returned exactly once, from the function that created it; only its hash
 is stored.
@@ -7,7 +7,10 @@ is stored.
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.auth import ApiKey
+from models.directory import require_team
+from models.errors import InvalidValue, UnknownReference
 from models.service import Integration, Service
+from models.user import User
 from tocsin.keys import hash_key, new_api_key, new_id, new_integration_key
 
 SCOPES = frozenset(
@@ -24,9 +27,22 @@ SCOPES = frozenset(
 
 
 async def create_service(
-    session: AsyncSession, name: str, description: str | None = None
+    session: AsyncSession,
+    name: str,
+    description: str | None = None,
+    *,
+    team_id: str | None = None,
+    escalation_policy_id: str | None = None,
 ) -> Service:
-    service = Service(id=new_id("svc"), name=name, description=description)
+    if team_id is not None:
+        await require_team(session, team_id)
+    service = Service(
+        id=new_id("svc"),
+        name=name,
+        description=description,
+        team_id=team_id,
+        escalation_policy_id=escalation_policy_id,
+    )
     session.add(service)
     await session.flush()
     return service
@@ -54,12 +70,22 @@ async def create_api_key(
     name: str,
     scopes: list[str],
     service_ids: list[str] | None = None,
+    *,
+    user_id: str | None = None,
 ) -> tuple[ApiKey, str]:
+    """``user_id``: the key acts for that user; unless the user is an admin it then reaches
+    only the services of the user's teams (see web/auth.py)."""
     unknown = set(scopes) - SCOPES
     if unknown:
-        raise ValueError(f"unknown scopes: {', '.join(sorted(unknown))}")
+        raise InvalidValue("scopes", f"unknown scopes: {', '.join(sorted(unknown))}")
     for service_id in service_ids or []:
-        await _require_service(session, service_id)
+        await _require_service(session, service_id, "service_ids")
+    if user_id is not None:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise UnknownReference("user_id", f"unknown user {user_id}")
+        if "admin" in scopes and user.role != "admin":
+            raise InvalidValue("scopes", "only an admin user's key may have the admin scope")
     key = new_api_key()
     api_key = ApiKey(
         id=new_id("key"),
@@ -68,12 +94,16 @@ async def create_api_key(
         key_prefix=key[:10],
         scopes=sorted(set(scopes)),
         service_ids=service_ids,
+        user_id=user_id,
     )
     session.add(api_key)
     await session.flush()
     return api_key, key
 
 
-async def _require_service(session: AsyncSession, service_id: str) -> None:
-    if await session.get(Service, service_id) is None:
-        raise LookupError(f"service {service_id} not found")
+async def _require_service(
+    session: AsyncSession, service_id: str, field: str = "service_id"
+) -> None:
+    service = await session.get(Service, service_id)
+    if service is None or service.deleted_at is not None:
+        raise UnknownReference(field, f"service {service_id} not found")

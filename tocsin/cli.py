@@ -131,18 +131,49 @@ def cmd_integration_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     from models.provisioning import create_api_key
 
-    scopes = _split(args.scopes)
+    scopes = ["admin"] if args.admin else _split(args.scopes)
     services = _split(args.services) if args.services else None
 
     async def work(session: Any) -> dict[str, Any]:
-        api_key, key = await create_api_key(session, args.name, scopes, services)
+        api_key, key = await create_api_key(session, args.name, scopes, services, user_id=args.user)
         return {
             "id": api_key.id,
             "name": api_key.name,
             "key": key,
             "scopes": api_key.scopes,
             "service_ids": api_key.service_ids,
+            "user_id": api_key.user_id,
         }
+
+    _print(args, _with_session(settings, work))
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from models.directory import create_user
+
+    async def work(session: Any) -> dict[str, Any]:
+        user = await create_user(session, args.name, args.email, args.timezone, args.role)
+        return {
+            "id": user.id,
+            "name": user.name,
+            "email": user.email,
+            "timezone": user.timezone,
+            "role": user.role,
+        }
+
+    _print(args, _with_session(settings, work))
+    return 0
+
+
+def cmd_team_create(args: argparse.Namespace, settings: Settings) -> int:
+    from models.directory import create_team
+
+    members = _split(args.members) if args.members else []
+
+    async def work(session: Any) -> dict[str, Any]:
+        team, member_ids = await create_team(session, args.name, members)
+        return {"id": team.id, "name": team.name, "member_ids": member_ids}
 
     _print(args, _with_session(settings, work))
     return 0
@@ -193,8 +224,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command(apikey, "create", cmd_apikey_create, "create an API key")
     p.add_argument("--name", required=True)
-    p.add_argument("--scopes", required=True, help="comma-separated, e.g. events:write")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--scopes", help="comma-separated, e.g. events:write")
+    which.add_argument(
+        "--admin", action="store_true", help="scope admin (bootstraps a fresh install)"
+    )
     p.add_argument("--services", help="comma-separated service ids the key is limited to")
+    p.add_argument("--user", help="user id the key acts for (limits it to the user's teams)")
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="verb", required=True
+    )
+    p = command(user, "create", cmd_user_create, "create a user")
+    p.add_argument("--name", required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--timezone", default="UTC", help="IANA time zone (default UTC)")
+    p.add_argument("--role", default="responder", choices=["admin", "responder", "observer"])
+
+    team = commands.add_parser("team", help="manage teams").add_subparsers(
+        dest="verb", required=True
+    )
+    p = command(team, "create", cmd_team_create, "create a team")
+    p.add_argument("--name", required=True)
+    p.add_argument("--members", help="comma-separated user ids")
     return parser
 
 

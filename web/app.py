@@ -6,7 +6,18 @@ from quart_schema import Info, QuartSchema
 from models.db import create_engine
 from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
-from web import events, health, incident_actions, incidents, priorities
+from web import (
+    api_keys,
+    events,
+    health,
+    incident_actions,
+    incidents,
+    priorities,
+    service_integrations,
+    services,
+    teams,
+    users,
+)
 from web.commands import IncidentCommands
 from web.errors import register_error_handlers
 from web.ratelimit import SlidingWindowLimiter
@@ -35,7 +46,18 @@ def create_app(settings: Settings | None = None) -> Quart:
         security=[{"apiKey": []}, {"integrationKey": []}],
     )
     register_error_handlers(app)
-    for module in (health, events, incidents, incident_actions, priorities):
+    for module in (
+        health,
+        events,
+        incidents,
+        incident_actions,
+        priorities,
+        users,
+        teams,
+        services,
+        service_integrations,
+        api_keys,
+    ):
         app.register_blueprint(module.blueprint)
 
     @app.before_serving

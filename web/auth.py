@@ -7,8 +7,9 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from models import ApiKey, Integration
+from models import ApiKey, Integration, User
 from models.db import session_scope
+from models.directory import team_service_ids
 from tocsin.keys import hash_key
 from web.errors import ApiError
 
@@ -85,12 +86,26 @@ async def _api_key_principal(engine: AsyncEngine, key: str) -> Principal:
             select(ApiKey).where(ApiKey.key_hash == hash_key(key), col(ApiKey.revoked_at).is_(None))
         )
         api_key = result.first()
-    if api_key is None:
-        raise UNAUTHORIZED
+        if api_key is None:
+            raise UNAUTHORIZED
+        scopes = frozenset(api_key.scopes)
+        service_ids = None if api_key.service_ids is None else frozenset(api_key.service_ids)
+        if api_key.user_id is not None:
+            user = await session.get(User, api_key.user_id)
+            if user is None or user.role != "admin":
+                # A non-admin user's key reaches only its teams' services, whatever the key
+                # says, and never administers (the user may have been demoted since).
+                scopes -= {"admin"}
+                teams = (
+                    frozenset()
+                    if user is None
+                    else await team_service_ids(session, api_key.user_id)
+                )
+                service_ids = teams if service_ids is None else teams & service_ids
     return Principal(
         kind="api_key",
         id=api_key.id,
         name=api_key.name,
-        scopes=frozenset(api_key.scopes),
-        service_ids=None if api_key.service_ids is None else frozenset(api_key.service_ids),
+        scopes=scopes,
+        service_ids=service_ids,
     )

@@ -84,7 +84,8 @@ async def _target_service(rt: Runtime, principal: Principal, event: EventRequest
     if not principal.can_access(service_id):
         raise ApiError(403, "SERVICE_ACCESS_DENIED", "API key has no access to this service")
     async with session_scope(rt.engine) as session:
-        if await session.get(Service, service_id) is None:
+        service = await session.get(Service, service_id)
+        if service is None or service.deleted_at is not None:
             raise ApiError(404, "SERVICE_NOT_FOUND", "Service not found")
     return service_id
 

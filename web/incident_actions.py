@@ -10,7 +10,7 @@ from typing import Any
 from quart import Blueprint
 from quart_schema import document_request, document_response, tag
 
-from models import Incident, Service
+from models import Incident, Service, User
 from models.db import session_scope
 from web.auth import Principal
 from web.bodies import parse_body
@@ -178,9 +178,9 @@ def _snooze_until(body: IncidentPatch, given: set[str]) -> datetime:
 
 async def _require_user(user_id: str) -> None:
     """Assignees must be known users (400 otherwise)."""
-    from models.directory import user_exists
-
-    if not await user_exists(runtime().engine, user_id):
+    async with session_scope(runtime().engine) as session:
+        user = await session.get(User, user_id)
+    if user is None:
         raise ApiError(400, "INVALID_REQUEST", f"Unknown user {user_id}", field="assigneeId")
 
 

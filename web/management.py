@@ -1,0 +1,73 @@
+"""What every management route (users, teams, services, API keys) shares: authentication
+with scopes, body parsing, service access, and mapping ``models.errors`` to API errors."""
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
+from quart import request
+
+from models.errors import Conflict, InvalidValue, UnknownReference
+from web.auth import Principal, authenticate
+from web.errors import ApiError, invalid_request
+from web.runtime import runtime
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def api_principal(*any_of: str) -> Principal:
+    """The API key's principal, if it has one of the scopes (``admin`` has them all)."""
+    principal = await authenticate(
+        runtime().engine, request.headers.get("Authorization"), allow_integration=False
+    )
+    if not any(principal.has_scope(scope) for scope in any_of):
+        raise ApiError(403, "MISSING_SCOPE", f"API key missing scope {' or '.join(any_of)}")
+    return principal
+
+
+def require_unrestricted(principal: Principal) -> None:
+    """Users, teams and API keys decide who reaches which service, so a key limited to some
+    services (including every non-admin user's key) must not change them."""
+    if principal.service_ids is not None:
+        raise ApiError(
+            403, "RESTRICTED_KEY", "A key limited to some services cannot make this change"
+        )
+
+
+def require_service_access(principal: Principal, service_id: str) -> None:
+    if not principal.can_access(service_id):
+        raise ApiError(403, "SERVICE_ACCESS_DENIED", "API key has no access to this service")
+
+
+async def parse_body(model: type[M]) -> M:
+    raw = await request.get_data(as_text=False)
+    try:
+        data = json.loads(raw)
+    except ValueError as err:
+        raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from err
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise invalid_request(err) from err
+
+
+@contextmanager
+def refusals_as_api_errors() -> Iterator[None]:
+    """A refused configuration change becomes 400 INVALID_REQUEST or 409 CONFLICT naming
+    the (camelCase) field."""
+    try:
+        yield
+    except Conflict as err:
+        raise ApiError(409, "CONFLICT", str(err), field=to_camel(err.field)) from err
+    except (InvalidValue, UnknownReference) as err:
+        field = to_camel(err.field)
+        raise ApiError(
+            400, "INVALID_REQUEST", f"Invalid request body: {field}: {err}", field=field
+        ) from err
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"{what} not found")

@@ -1,0 +1,179 @@
+"""Request and response models of the management API (users, teams, services, integrations,
+API keys). camelCase on the wire; PATCH bodies change only the fields they contain."""
+
+from datetime import datetime
+from typing import Literal, TypeVar
+
+from pydantic import Field, field_validator
+
+from web.schemas import CamelModel
+
+Role = Literal["admin", "responder", "observer"]
+T = TypeVar("T")
+
+
+def _not_null(value: T | None) -> T:
+    """In a PATCH body an absent field means unchanged; null is refused where the field
+    cannot be empty (defaults are not validated, so this sees only explicit nulls)."""
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
+class Deleted(CamelModel):
+    id: str
+    deleted: Literal[True] = True
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+class UserCreate(CamelModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=320, description="stored lowercased; unique")
+    timezone: str = Field(default="UTC", max_length=64, description="an IANA time zone")
+    role: Role = "responder"
+
+
+class UserPatch(CamelModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    timezone: str | None = Field(default=None, max_length=64)
+    role: Role | None = None
+
+    _not_null = field_validator("name", "email", "timezone", "role")(_not_null)
+
+
+class UserOut(CamelModel):
+    id: str
+    name: str
+    email: str
+    timezone: str
+    role: str
+    created_at: datetime
+
+
+class UserList(CamelModel):
+    users: list[UserOut]
+
+
+# --- teams ------------------------------------------------------------------------------
+
+
+class TeamCreate(CamelModel):
+    name: str = Field(min_length=1, max_length=200)
+    member_ids: list[str] = Field(default_factory=list)
+
+
+class TeamPatch(CamelModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    member_ids: list[str] | None = Field(default=None, description="replaces the members")
+
+    _not_null = field_validator("name", "member_ids")(_not_null)
+
+
+class MemberAdd(CamelModel):
+    user_id: str
+
+
+class TeamOut(CamelModel):
+    id: str
+    name: str
+    member_ids: list[str]
+    created_at: datetime
+
+
+class TeamList(CamelModel):
+    teams: list[TeamOut]
+
+
+# --- services and integrations ----------------------------------------------------------
+
+
+class ServiceCreate(CamelModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    team_id: str | None = None
+    escalation_policy_id: str | None = Field(default=None, max_length=40)
+
+
+class ServicePatch(CamelModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    team_id: str | None = Field(default=None, description="null: no team")
+    escalation_policy_id: str | None = Field(default=None, max_length=40)
+
+    _not_null = field_validator("name")(_not_null)
+
+
+class ServiceOut(CamelModel):
+    id: str
+    name: str
+    description: str | None
+    team_id: str | None
+    escalation_policy_id: str | None
+    created_at: datetime
+
+
+class ServiceList(CamelModel):
+    services: list[ServiceOut]
+
+
+class ServiceDeleted(Deleted):
+    resolved_incident_ids: list[str] = Field(description="open incidents resolved by ?force")
+
+
+class ServiceDeleteQuery(CamelModel):
+    force: bool = Field(default=False, description="resolve open incidents first")
+
+
+class IntegrationCreate(CamelModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class IntegrationOut(CamelModel):
+    id: str
+    service_id: str
+    name: str
+    key_prefix: str
+    disabled: bool
+    created_at: datetime
+
+
+class IntegrationCreated(IntegrationOut):
+    integration_key: str = Field(description="shown once; only its hash is stored")
+
+
+class IntegrationList(CamelModel):
+    integrations: list[IntegrationOut]
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+class ApiKeyCreate(CamelModel):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1)
+    service_ids: list[str] | None = Field(default=None, description="null: every service")
+    user_id: str | None = Field(
+        default=None, description="a non-admin user's key reaches only its teams' services"
+    )
+
+
+class ApiKeyOut(CamelModel):
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    service_ids: list[str] | None
+    user_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="shown once; only its hash is stored")
+
+
+class ApiKeyList(CamelModel):
+    api_keys: list[ApiKeyOut]

@@ -1,0 +1,187 @@
+"""``/api/services``: what incidents belong to (scope services:read; services:write for
+changes). A key limited to some services sees and touches only those."""
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from quart import Blueprint, request
+from quart_schema import document_querystring, document_request, document_response, tag
+
+from models import Incident, Service
+from models.catalog import list_services, live_service, open_incidents, soft_delete_service
+from models.catalog import update_service as update_service_row
+from models.db import session_scope
+from models.provisioning import create_service
+from web.auth import Principal
+from web.errors import ApiError, invalid_request
+from web.management import (
+    api_principal,
+    not_found,
+    parse_body,
+    refusals_as_api_errors,
+    require_service_access,
+)
+from web.management_schemas import (
+    ServiceCreate,
+    ServiceDeleted,
+    ServiceDeleteQuery,
+    ServiceList,
+    ServiceOut,
+    ServicePatch,
+)
+from web.runtime import runtime
+from web.schemas import ErrorResponse
+from workflows.messages import ActionIn
+
+blueprint = Blueprint("services", __name__)
+
+
+def service_out(service: Service) -> dict[str, Any]:
+    out = ServiceOut.model_validate(service, from_attributes=True)
+    return out.model_dump(mode="json", by_alias=True)
+
+
+async def accessible_service(principal: Principal, service_id: str) -> Service:
+    """The live service, checking access first so a restricted key learns nothing about
+    services outside its reach (403 whether or not they exist)."""
+    require_service_access(principal, service_id)
+    async with session_scope(runtime().engine) as session:
+        service = await live_service(session, service_id)
+    if service is None:
+        raise not_found("Service")
+    return service
+
+
+@blueprint.get("/api/services")
+@tag(["services"])
+@document_response(ServiceList, 200)
+@document_response(ErrorResponse, 401)
+@document_response(ErrorResponse, 403)
+async def list_route() -> dict[str, Any]:
+    """The services this key can reach, oldest first (scope services:read)."""
+    principal = await api_principal("services:read")
+    async with session_scope(runtime().engine) as session:
+        services = await list_services(session, principal.service_ids)
+    return {"services": [service_out(s) for s in services]}
+
+
+@blueprint.post("/api/services")
+@tag(["services"])
+@document_request(ServiceCreate)
+@document_response(ServiceOut, 201)
+@document_response(ErrorResponse, 400)
+@document_response(ErrorResponse, 401)
+@document_response(ErrorResponse, 403)
+async def post_route() -> tuple[dict[str, Any], int]:
+    """Create a service (scope services:write); add integrations to send events to it."""
+    await api_principal("services:write")
+    body = await parse_body(ServiceCreate)
+    with refusals_as_api_errors():
+        async with session_scope(runtime().engine) as session:
+            service = await create_service(
+                session,
+                body.name,
+                body.description,
+                team_id=body.team_id,
+                escalation_policy_id=body.escalation_policy_id,
+            )
+    return service_out(service), 201
+
+
+@blueprint.get("/api/services/<service_id>")
+@tag(["services"])
+@document_response(ServiceOut, 200)
+@document_response(ErrorResponse, 401)
+@document_response(ErrorResponse, 403)
+@document_response(ErrorResponse, 404)
+async def get_route(service_id: str) -> dict[str, Any]:
+    """One service (scope services:read)."""
+    principal = await api_principal("services:read")
+    return service_out(await accessible_service(principal, service_id))
+
+
+@blueprint.patch("/api/services/<service_id>")
+@tag(["services"])
+@document_request(ServicePatch)
+@document_response(ServiceOut, 200)
+@document_response(ErrorResponse, 400)
+@document_response(ErrorResponse, 401)
+@document_response(ErrorResponse, 403)
+@document_response(ErrorResponse, 404)
+async def patch_route(service_id: str) -> dict[str, Any]:
+    """Change a service; ``null`` clears description, teamId or escalationPolicyId
+    (scope services:write)."""
+    principal = await api_principal("services:write")
+    await accessible_service(principal, service_id)
+    body = await parse_body(ServicePatch)
+    with refusals_as_api_errors():
+        async with session_scope(runtime().engine) as session:
+            service = await live_service(session, service_id)
+            if service is None:
+                raise not_found("Service")
+            await update_service_row(session, service, body.model_dump(exclude_unset=True))
+    return service_out(service)
+
+
+@blueprint.delete("/api/services/<service_id>")
+@tag(["services"])
+@document_querystring(ServiceDeleteQuery)
+@document_response(ServiceDeleted, 200)
+@document_response(ErrorResponse, 400)
+@document_response(ErrorResponse, 401)
+@document_response(ErrorResponse, 403)
+@document_response(ErrorResponse, 404)
+@document_response(ErrorResponse, 409)
+async def delete_route(service_id: str) -> dict[str, Any]:
+    """Delete a service (scope services:write): it disappears from the API, its integration
+    keys stop working and events to it are refused; its incidents stay readable.
+
+    409 SERVICE_HAS_OPEN_INCIDENTS while it has unresolved incidents, unless ``?force=true``
+    (which also needs incidents:write): then each is resolved first, through its workflow.
+    """
+    principal = await api_principal("services:write")
+    try:
+        query = ServiceDeleteQuery.model_validate(request.args.to_dict())
+    except ValidationError as err:
+        raise invalid_request(err) from err
+    await accessible_service(principal, service_id)
+    engine = runtime().engine
+    async with session_scope(engine) as session:
+        still_open = await open_incidents(session, service_id)
+    if still_open and not query.force:
+        raise ApiError(
+            409,
+            "SERVICE_HAS_OPEN_INCIDENTS",
+            f"Service has {len(still_open)} open incident(s); resolve them or use ?force=true",
+        )
+    if query.force:
+        principal.require_scope("incidents:write")
+    resolved = await _resolve(principal, service_id, still_open)
+    async with session_scope(engine) as session:
+        service = await live_service(session, service_id)
+        if service is None:  # deleted by a concurrent request
+            raise not_found("Service")
+        await soft_delete_service(session, service)
+    if query.force:
+        # A trigger accepted just before the delete may have opened one more incident.
+        async with session_scope(engine) as session:
+            late = await open_incidents(session, service_id)
+        resolved += await _resolve(principal, service_id, late)
+    deleted = ServiceDeleted(id=service_id, resolved_incident_ids=resolved)
+    return deleted.model_dump(mode="json", by_alias=True)
+
+
+async def _resolve(
+    principal: Principal, service_id: str, incidents: Sequence[Incident]
+) -> list[str]:
+    """Resolve through each incident's workflow (web/ never writes incident rows)."""
+    commands = runtime().commands
+    results = await asyncio.gather(
+        *(
+            commands.act(service_id, i.dedup_key, "resolve", ActionIn(actor=principal.actor))
+            for i in incidents
+        )
+    )
+    return [i.id for i, r in zip(incidents, results, strict=True) if r.action == "resolved"]
