@@ -7,5 +7,6 @@ Never import it from workflows/: the workflow sandbox must not see table classes
 from models.auth import ApiKey
 from models.incident import Alert, Incident
 from models.service import Integration, Service
+from models.suppression import SuppressionRule
 
-__all__ = ["Alert", "ApiKey", "Incident", "Integration", "Service"]
+__all__ = ["Alert", "ApiKey", "Incident", "Integration", "Service", "SuppressionRule"]
