@@ -6,7 +6,7 @@ from quart_schema import Info, QuartSchema
 from models.db import create_engine
 from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
-from web import events, health, incidents
+from web import events, health, incidents, suppression
 from web.commands import IncidentCommands
 from web.errors import register_error_handlers
 from web.ratelimit import SlidingWindowLimiter
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         security=[{"apiKey": []}, {"integrationKey": []}],
     )
     register_error_handlers(app)
-    for module in (health, events, incidents):
+    for module in (health, events, incidents, suppression):
         app.register_blueprint(module.blueprint)
 
     @app.before_serving
