@@ -39,6 +39,12 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+# Given as one severity or a list, kept as a list.
+Severities = Annotated[
+    list[Severity], BeforeValidator(_as_list, json_schema_input_type=Severity | list[Severity])
+]
+
+
 class _Model(BaseModel):
     # Unknown fields are errors, not ignored: a misspelt condition silently dropped would make
     # a rule suppress more than its author meant.
@@ -90,7 +96,7 @@ class SpecFields(_Model):
     update can reuse them)."""
 
     source: str | None = Field(default=None, min_length=1, description="exact match")
-    severity: Annotated[list[Severity], BeforeValidator(_as_list)] | None = Field(
+    severity: Severities | None = Field(
         default=None, description="one severity or a list of them (answered as a list)"
     )
     summary_contains: str | None = Field(
