@@ -7,6 +7,7 @@ Never import it from workflows/: the workflow sandbox must not see table classes
 from models.auth import ApiKey
 from models.incident import Alert, Incident
 from models.service import Integration, Service
+from models.suppression import SuppressionRule
 from models.timeline import TimelineEntry
 from models.user import Team, TeamMember, User
 
@@ -16,6 +17,7 @@ __all__ = [
     "Incident",
     "Integration",
     "Service",
+    "SuppressionRule",
     "Team",
     "TeamMember",
     "TimelineEntry",

@@ -15,6 +15,7 @@ from web import (
     priorities,
     service_integrations,
     services,
+    suppression,
     teams,
     users,
 )
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         services,
         service_integrations,
         api_keys,
+        suppression,
     ):
         app.register_blueprint(module.blueprint)
 

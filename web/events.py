@@ -13,6 +13,7 @@ from web.auth import Principal, authenticate, find_integration
 from web.bodies import parse_body
 from web.errors import ApiError, invalid_request
 from web.runtime import Runtime, runtime
+from web.suppression_lookup import suppressing_rule
 from web.schemas import (
     ErrorResponse,
     EventIncident,
@@ -131,15 +132,17 @@ async def _trigger(
         payload = TriggerPayload.model_validate(event.payload)
     except ValidationError as err:
         raise invalid_request(err, prefix="payload") from err
+    received_at = datetime.now(UTC)
     alert = AlertIn(
         summary=payload.summary,
         source=payload.source,
         severity=payload.severity,
         custom_details=payload.custom_details,
         payload=event.payload,
-        received_at=datetime.now(UTC),
+        received_at=received_at,
         idempotency_key=idempotency_key,
         actor=principal.actor,
+        suppressed_by=await suppressing_rule(rt.engine, service_id, event.payload, received_at),
     )
     outcome = await rt.commands.trigger(service_id, event.dedup_key, alert)
     # The event is durable now; waiting for the read side only makes the incident readable
