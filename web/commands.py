@@ -41,6 +41,7 @@ from workflows.severity import urgency_for
 
 _UPDATE_RETRIES = 8
 R = TypeVar("R", bound=BaseModel)
+_RETRYABLE = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.FAILED_PRECONDITION)
 _RUN_CLOSE_WAIT_SECONDS = 10.0
 
 
@@ -182,8 +183,9 @@ class IncidentCommands:
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
                     raise IncidentClosed from err
-                # Too many updates in flight on one incident: back off and try again.
-                if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or attempt == _UPDATE_RETRIES - 1:
+                # Too many updates in flight on one incident, or the run is between workflow
+                # tasks (e.g. rolling over with continue-as-new): back off and try again.
+                if err.status not in _RETRYABLE or attempt == _UPDATE_RETRIES - 1:
                     raise
                 await asyncio.sleep(0.05 * 2**attempt)
             except WorkflowUpdateFailedError as err:
