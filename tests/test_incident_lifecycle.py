@@ -291,3 +291,22 @@ async def test_priorities(http: httpx.AsyncClient, tenant: Tenant) -> None:
         ("P3", "< 4 hours"),
         ("P4", "< 24 hours"),
     ]
+
+
+async def test_assign_known_user_and_reject_unknown(
+    http: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant, rw: dict
+) -> None:
+    from models.db import session_scope
+    from models.directory import create_user
+
+    async with session_scope(engine) as session:
+        user = await create_user(session, "Ada", f"{new_key()}@example.com")
+    incident_id = await open_incident(http, tenant)
+    assigned = await patch(http, rw, incident_id, {"assigneeId": user.id})
+    assert assigned.status_code == 200
+    assert assigned.json()["assignee"] == {"id": user.id}
+    unknown = await patch(http, rw, incident_id, {"assigneeId": "usr_nobody"})
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["field"] == "assigneeId"
+    timeline = (await http.get(f"/api/incidents/{incident_id}/timeline", headers=rw)).json()
+    assert timeline["timeline"][-1]["data"] == {"from": None, "to": user.id}
