@@ -13,7 +13,6 @@ from web.auth import Principal, authenticate, find_integration
 from web.bodies import parse_body
 from web.errors import ApiError, invalid_request
 from web.runtime import Runtime, runtime
-from web.suppression_lookup import suppressing_rule
 from web.schemas import (
     ErrorResponse,
     EventIncident,
@@ -22,6 +21,7 @@ from web.schemas import (
     EventResult,
     TriggerPayload,
 )
+from web.suppression_lookup import suppressing_rule
 from workflows.messages import ActionIn, AlertIn
 from workflows.severity import urgency_for
 
