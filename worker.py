@@ -5,13 +5,14 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.projection import ProjectionActivities
 from models.db import create_engine
 from tocsin.settings import Settings
-from tocsin.temporal import connect
+from tocsin.temporal import connect, register_search_attributes
 from workflows.incident import IncidentWorkflow
 
 # The sandbox re-imports non-passthrough modules for every workflow run. Pydantic is
@@ -38,6 +39,11 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Poll until ``stop`` is set, then finish in-flight tasks and exit."""
     client = await connect(settings)
+    # Idempotent; lets an external Temporal server work without a separate setup step.
+    try:
+        await register_search_attributes(client, settings.temporal_namespace)
+    except RPCError as err:  # e.g. no operator permission: registered out of band instead
+        log.warning("could not register search attributes: %s", err)
     engine = create_engine(settings)
     try:
         async with build_worker(client, engine, settings.task_queue):

@@ -103,8 +103,6 @@ def run_stack(settings: Settings) -> int:
 
         upgrade(database_url)
         tocsin = [sys.executable, "-m", "tocsin.cli"]
-        if settings.temporal_address:
-            subprocess.run([*tocsin, "register-search-attributes"], env=env, check=True)
         children.append(subprocess.Popen([*tocsin, "worker"], env=env))
         children.append(subprocess.Popen([*tocsin, "api"], env=env))
         wait_for_port(settings.host, settings.port, STARTUP_TIMEOUT_SECONDS, children[-1])
