@@ -10,10 +10,10 @@ from models import ApiKey
 from models.catalog import list_api_keys, revoke_api_key
 from models.db import session_scope
 from models.provisioning import create_api_key
+from web.bodies import parse_body
 from web.management import (
     api_principal,
     not_found,
-    parse_body,
     refusals_as_api_errors,
     require_unrestricted,
 )

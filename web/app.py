@@ -1,6 +1,6 @@
 """The Quart application factory."""
 
-from quart import Quart
+from quart import Quart, request
 from quart_schema import Info, QuartSchema
 
 from models.db import create_engine
@@ -20,10 +20,11 @@ from web import (
     users,
 )
 from web.commands import IncidentCommands
-from web.errors import register_error_handlers
+from web.errors import ApiError, register_error_handlers
 from web.ratelimit import SlidingWindowLimiter
 from web.readwait import ProjectionWaiter
 from web.runtime import Runtime
+from web.text import storable
 
 MAX_BODY_BYTES = 512 * 1024
 
@@ -47,6 +48,15 @@ def create_app(settings: Settings | None = None) -> Quart:
         security=[{"apiKey": []}, {"integrationKey": []}],
     )
     register_error_handlers(app)
+
+    @app.before_request
+    async def reject_unstorable_text() -> None:
+        values = [*request.args.values(), *(request.view_args or {}).values()]
+        if not storable(values):
+            raise ApiError(
+                400, "INVALID_REQUEST", "URL contains NUL characters or unpaired surrogates"
+            )
+
     for module in (
         health,
         events,

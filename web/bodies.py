@@ -1,12 +1,13 @@
 """Reading JSON request bodies into pydantic models, with the API's error codes."""
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from quart import request
 
 from web.errors import ApiError, invalid_request
+from web.text import storable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -14,12 +15,22 @@ M = TypeVar("M", bound=BaseModel)
 async def parse_body(model: type[M]) -> M:
     """400 INVALID_JSON for anything that is not JSON; 400 INVALID_REQUEST naming the field
     for JSON that does not fit ``model``. Any content type is accepted, as curl users expect."""
+    data = await read_json()
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise invalid_request(err) from err
+
+
+async def read_json() -> Any:
+    """The request body as JSON (400 INVALID_JSON if it is not, or holds unstorable text)."""
     raw = await request.get_data(as_text=False)
     try:
         data = json.loads(raw)
     except ValueError as err:
         raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from err
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise invalid_request(err) from err
+    if not storable(data):
+        raise ApiError(
+            400, "INVALID_JSON", "Request body contains NUL characters or unpaired surrogates"
+        )
+    return data

@@ -1,18 +1,17 @@
 """What every management route (users, teams, services, API keys) shares: authentication
 with scopes, body parsing, service access, and mapping ``models.errors`` to API errors."""
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 from quart import request
 
 from models.errors import Conflict, InvalidValue, UnknownReference
 from web.auth import Principal, authenticate
-from web.errors import ApiError, invalid_request
+from web.errors import ApiError
 from web.runtime import runtime
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,18 +39,6 @@ def require_unrestricted(principal: Principal) -> None:
 def require_service_access(principal: Principal, service_id: str) -> None:
     if not principal.can_access(service_id):
         raise ApiError(403, "SERVICE_ACCESS_DENIED", "API key has no access to this service")
-
-
-async def parse_body(model: type[M]) -> M:
-    raw = await request.get_data(as_text=False)
-    try:
-        data = json.loads(raw)
-    except ValueError as err:
-        raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from err
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise invalid_request(err) from err
 
 
 @contextmanager

@@ -10,7 +10,8 @@ from models import Integration
 from models.catalog import disable_integration, list_integrations
 from models.db import session_scope
 from models.provisioning import create_integration
-from web.management import api_principal, not_found, parse_body, refusals_as_api_errors
+from web.bodies import parse_body
+from web.management import api_principal, not_found, refusals_as_api_errors
 from web.management_schemas import (
     IntegrationCreate,
     IntegrationCreated,

@@ -15,11 +15,11 @@ from models.catalog import update_service as update_service_row
 from models.db import session_scope
 from models.provisioning import create_service
 from web.auth import Principal
+from web.bodies import parse_body
 from web.errors import ApiError, invalid_request
 from web.management import (
     api_principal,
     not_found,
-    parse_body,
     refusals_as_api_errors,
     require_service_access,
 )

@@ -4,7 +4,6 @@ The matching itself is pure (``web/suppression_match.py``); the ingest path asks
 ``web.suppression_lookup.suppressing_rule`` which rule, if any, suppresses a trigger.
 """
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from models.columns import utcnow
 from models.db import session_scope
 from tocsin.keys import new_id
 from web.auth import Principal, authenticate
+from web.bodies import read_json
 from web.errors import ApiError, invalid_request
 from web.runtime import runtime
 from web.schemas import CamelModel, ErrorResponse
@@ -91,13 +91,6 @@ async def _rule(session: AsyncSession, service_id: str, rule_id: str) -> Suppres
     return rule
 
 
-async def _body() -> Any:
-    try:
-        return json.loads(await request.get_data(as_text=False))
-    except ValueError as err:
-        raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from err
-
-
 def _invalid(err: ValidationError) -> ApiError:
     error = invalid_request(err)
     # A whole-rule error (e.g. no condition at all) names no single field.
@@ -166,7 +159,7 @@ async def list_rules(service_id: str) -> dict[str, Any]:
 async def create_rule(service_id: str) -> tuple[dict[str, Any], int]:
     """Create a suppression rule (scope services:write). It applies to the next trigger."""
     principal = await _principal("services:write")
-    data = await _body()
+    data = await read_json()
     try:
         body = SuppressionRuleCreate.model_validate(data)
     except ValidationError as err:
@@ -223,7 +216,7 @@ async def patch_rule(service_id: str, rule_id: str) -> dict[str, Any]:
     """Change a suppression rule (scope services:write): only the given fields change,
     ``null`` clears a condition or window field; the result must still be a valid rule."""
     principal = await _principal("services:write")
-    data = await _body()
+    data = await read_json()
     try:
         patch = SuppressionRulePatch.model_validate(data)
     except ValidationError as err:

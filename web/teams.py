@@ -16,10 +16,10 @@ from models.directory import (
     remove_member,
     update_team,
 )
+from web.bodies import parse_body
 from web.management import (
     api_principal,
     not_found,
-    parse_body,
     refusals_as_api_errors,
     require_unrestricted,
 )

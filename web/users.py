@@ -9,10 +9,10 @@ from sqlmodel import col, select
 from models import User
 from models.db import session_scope
 from models.directory import create_user, delete_user, update_user
+from web.bodies import parse_body
 from web.management import (
     api_principal,
     not_found,
-    parse_body,
     refusals_as_api_errors,
     require_unrestricted,
 )
