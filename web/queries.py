@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from models import Alert, Incident, Service, TimelineEntry
 from models.db import session_scope
+from web.text import storable
 
 MAX_ALERTS_IN_DETAIL = 100
 
@@ -48,6 +49,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, incident_id = json.loads(raw)
+        if not storable(incident_id):
+            raise ValueError("invalid cursor")
         return datetime.fromisoformat(created_at), str(incident_id)
     except Exception as err:
         raise ValueError("invalid cursor") from err

@@ -189,7 +189,7 @@ class TimelineEntryOut(CamelModel):
 
 
 class TimelineQuery(CamelModel):
-    after: int = Field(default=0, ge=0)
+    after: int = Field(default=0, ge=0, le=2**31 - 1)
     limit: int = Field(default=500, ge=1, description="capped at 1000")
 
 
