@@ -310,3 +310,37 @@ async def test_assign_known_user_and_reject_unknown(
     assert unknown.json()["error"]["field"] == "assigneeId"
     timeline = (await http.get(f"/api/incidents/{incident_id}/timeline", headers=rw)).json()
     assert timeline["timeline"][-1]["data"] == {"from": None, "to": user.id}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "", None),
+        ("PATCH", "", {"status": "ACKNOWLEDGED"}),
+        ("GET", "/timeline", None),
+        ("GET", "/notes", None),
+        ("POST", "/notes", {"body": "x"}),
+        ("GET", "/updates", None),
+        ("POST", "/updates", {"body": "x"}),
+    ],
+)
+async def test_other_services_incidents_are_invisible(
+    http: httpx.AsyncClient,
+    engine: AsyncEngine,
+    tenant: Tenant,
+    method: str,
+    path: str,
+    body: dict | None,
+) -> None:
+    """A key limited to another service gets 404 on every incident endpoint, never data."""
+    incident_id = await open_incident(http, tenant)
+    other = await make_tenant(engine)
+    limited = await make_api_key(engine, ["incidents:read", "incidents:write"], [other.service_id])
+    response = await http.request(
+        method,
+        f"/api/incidents/{incident_id}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {limited}"},
+    )
+    assert response.status_code == 404
+    assert set(response.json()) == {"error"}
