@@ -344,3 +344,35 @@ async def test_other_services_incidents_are_invisible(
     )
     assert response.status_code == 404
     assert set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed"),
+    [("OPEN", True), ("ACKNOWLEDGED", True), ("RESOLVED", True), ("SNOOZED", False)],
+)
+async def test_transitions_from_suppressed(
+    http: httpx.AsyncClient,
+    engine: AsyncEngine,
+    tenant: Tenant,
+    rw: dict,
+    target: str,
+    allowed: bool,
+) -> None:
+    admin = {"Authorization": f"Bearer {await make_api_key(engine, ['admin'])}"}
+    rule = await http.post(
+        f"/api/services/{tenant.service_id}/suppression-rules",
+        json={"name": "quiet", "source": "noisy-box"},
+        headers=admin,
+    )
+    assert rule.status_code == 201
+    body = trigger_body(new_key())
+    body["payload"]["source"] = "noisy-box"
+    sent = await http.post("/api/events", json=body, headers=tenant.token)
+    incident_id = sent.json()["incident_key"]
+    assert sent.json()["result"]["incident"]["status"] == "SUPPRESSED"
+    response = await move(http, rw, incident_id, target)
+    if allowed:
+        assert response.status_code == 200 and response.json()["status"] == target
+    else:
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "INVALID_TRANSITION"
