@@ -4,6 +4,7 @@ Every change goes through the incident's workflow as an update; the response is 
 from the read side, which the workflow has written before answering.
 """
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from quart import Blueprint
 from quart_schema import document_request, document_response, tag
 
 from models import Incident, Service, User
+from models import TimelineEntry as TimelineRow
 from models.db import session_scope
 from web.auth import Principal
 from web.bodies import parse_body
@@ -212,8 +214,7 @@ async def add_note(incident_id: str) -> tuple[dict[str, Any], int]:
     """Add a note to the incident's timeline (scope incidents:write)."""
     body = await parse_body(NoteCreate)
     _, entry = await _add_to_timeline(incident_id, NoteIn(kind="note", body=body.body))
-    note = NoteOut(id=entry.seq, body=entry.message, actor=entry.actor, created_at=entry.at)
-    return note.model_dump(mode="json", by_alias=True), 201
+    return _note_out(entry).model_dump(mode="json", by_alias=True), 201
 
 
 @blueprint.get("/api/incidents/<incident_id>/notes")
@@ -221,20 +222,29 @@ async def add_note(incident_id: str) -> tuple[dict[str, Any], int]:
 @document_response(NoteList, 200)
 async def list_notes(incident_id: str) -> dict[str, Any]:
     """The incident's notes, oldest first (scope incidents:read)."""
+    _, entries = await _entries_of(incident_id, "note")
+    return NoteList(notes=[_note_out(e) for e in entries]).model_dump(mode="json", by_alias=True)
+
+
+async def _entries_of(
+    incident_id: str, kind: str
+) -> tuple[Incident, Sequence[TimelineEntry | TimelineRow]]:
     principal = await principal_with("incidents:read")
     incident, _ = await accessible_incident(principal, incident_id)
-    entries = await timeline_entries(runtime().engine, incident.id, kinds=("note",))
-    notes = [NoteOut(id=e.seq, body=e.message, actor=e.actor, created_at=e.at) for e in entries]
-    return NoteList(notes=notes).model_dump(mode="json", by_alias=True)
+    return incident, await timeline_entries(runtime().engine, incident.id, kinds=(kind,))
 
 
-def _update_out(incident_id: str, seq: int, body: str, data: dict, at: datetime) -> UpdateOut:
+def _note_out(entry: TimelineEntry | TimelineRow) -> NoteOut:
+    return NoteOut(id=entry.seq, body=entry.message, actor=entry.actor, created_at=entry.at)
+
+
+def _update_out(incident_id: str, entry: TimelineEntry | TimelineRow) -> UpdateOut:
     return UpdateOut(
-        id=seq,
+        id=entry.seq,
         incident_id=incident_id,
-        body=body,
-        notify_subscribers=bool(data.get("notifySubscribers")),
-        created_at=at,
+        body=entry.message,
+        notify_subscribers=bool(entry.data.get("notifySubscribers")),
+        created_at=entry.at,
     )
 
 
@@ -247,7 +257,7 @@ async def add_update(incident_id: str) -> tuple[dict[str, Any], int]:
     body = await parse_body(UpdateCreate)
     note = NoteIn(kind="update", body=body.body, notify_subscribers=body.notify_subscribers)
     incident, entry = await _add_to_timeline(incident_id, note)
-    update = _update_out(incident.id, entry.seq, entry.message, entry.data, entry.at)
+    update = _update_out(incident.id, entry)
     return UpdateEnvelope(data=update).model_dump(mode="json", by_alias=True), 201
 
 
@@ -256,8 +266,6 @@ async def add_update(incident_id: str) -> tuple[dict[str, Any], int]:
 @document_response(UpdateList, 200)
 async def list_updates(incident_id: str) -> dict[str, Any]:
     """The incident's updates, oldest first (scope incidents:read)."""
-    principal = await principal_with("incidents:read")
-    incident, _ = await accessible_incident(principal, incident_id)
-    entries = await timeline_entries(runtime().engine, incident.id, kinds=("update",))
-    updates = [_update_out(incident.id, e.seq, e.message, e.data, e.at) for e in entries]
+    incident, entries = await _entries_of(incident_id, "update")
+    updates = [_update_out(incident.id, e) for e in entries]
     return UpdateList(data=updates).model_dump(mode="json", by_alias=True)
