@@ -202,6 +202,7 @@ async def test_snooze_dedup_ack_and_resolve(
     until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     snoozed = await patch(http, rw, incident_id, {"status": "snoozed", "snoozedUntil": until})
     assert snoozed.status_code == 200 and snoozed.json()["status"] == "SNOOZED"
+    assert datetime.fromisoformat(snoozed.json()["snoozedUntil"]) == datetime.fromisoformat(until)
     dedup = await http.post("/api/events", json=trigger_body(key), headers=tenant.token)
     assert dedup.json()["result"]["action"] == "deduplicated"
     assert dedup.json()["result"]["incident"]["status"] == "SNOOZED"

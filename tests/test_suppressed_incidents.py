@@ -29,6 +29,7 @@ async def test_matching_trigger_is_suppressed(
     assert again.json()["result"]["incident"]["status"] == "SUPPRESSED"
     detail = (await http.get(f"/api/incidents/{incident_id}", headers=admin)).json()
     assert detail["status"] == "SUPPRESSED" and detail["escalationStatus"] == "COMPLETED"
+    assert detail["suppressedBy"] == rule.json()["id"]
     listed = await http.get(
         "/api/incidents",
         params={"serviceId": tenant.service_id, "status": "suppressed"},

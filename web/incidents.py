@@ -74,6 +74,8 @@ def incident_out(incident: Incident, service: Service) -> IncidentOut:
         last_alert_at=incident.last_alert_at,
         acknowledged_at=incident.acknowledged_at,
         resolved_at=incident.resolved_at,
+        snoozed_until=incident.snoozed_until,
+        suppressed_by=incident.suppressed_by,
     )
 
 

@@ -91,6 +91,8 @@ class IncidentOut(CamelModel):
     last_alert_at: datetime
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    snoozed_until: datetime | None = None
+    suppressed_by: str | None = Field(default=None, description="the suppression rule's id")
 
 
 class AlertOut(CamelModel):
