@@ -23,6 +23,7 @@ async def test_schemathesis_finds_no_server_errors(
         "--max-examples", "15",
         "--generation-deterministic",
         "--report-dir", str(tmp_path),
+        cwd=tmp_path,  # schemathesis keeps a cache in its working directory
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
