@@ -128,7 +128,8 @@ def _supervise(children: list[subprocess.Popen]) -> int:
             if child.poll() is not None:
                 name = " ".join(map(str, child.args[:3]))  # type: ignore[index]
                 print(f"{name} exited with {child.returncode}; stopping", file=sys.stderr)
-                return child.returncode or 1
+                # 0 is a clean stop (Ctrl-C reaches the whole process group); else an error.
+                return 0 if child.returncode == 0 else 1
         time.sleep(0.5)
 
 
