@@ -5,6 +5,7 @@ Never import it from workflows/: the workflow sandbox must not see table classes
 """
 
 from models.auth import ApiKey
+from models.escalation import EscalationPolicy, EscalationStep
 from models.incident import Alert, Incident
 from models.service import Integration, Service
 from models.suppression import SuppressionRule
@@ -14,6 +15,8 @@ from models.user import Team, TeamMember, User
 __all__ = [
     "Alert",
     "ApiKey",
+    "EscalationPolicy",
+    "EscalationStep",
     "Incident",
     "Integration",
     "Service",

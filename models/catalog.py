@@ -5,12 +5,15 @@ models/provisioning.py). Shared by the CLI and the management API; flushes, neve
 from collections.abc import Sequence
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.auth import ApiKey
 from models.columns import utcnow
 from models.directory import require_team
+from models.errors import UnknownReference
+from models.escalation_policies import require_policy
 from models.incident import Incident
 from models.service import Integration, Service
 
@@ -40,12 +43,22 @@ async def update_service(
     (None clears the optional ones)."""
     if changes.get("team_id") is not None:
         await require_team(session, str(changes["team_id"]))
+    if changes.get("escalation_policy_id") is not None:
+        await require_policy(session, str(changes["escalation_policy_id"]))
     for field in ("name", "description", "team_id", "escalation_policy_id"):
         if field in changes:
             setattr(service, field, changes[field])
     session.add(service)
-    await session.flush()
+    await flush_service(session)
     return service
+
+
+async def flush_service(session: AsyncSession) -> None:
+    """Flush; a policy deleted since it was checked becomes an UnknownReference."""
+    try:
+        await session.flush()
+    except IntegrityError as err:
+        raise UnknownReference("escalation_policy_id", "unknown escalation policy") from err
 
 
 async def open_incidents(session: AsyncSession, service_id: str) -> Sequence[Incident]:

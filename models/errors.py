@@ -29,3 +29,11 @@ class Conflict(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InUse(ValueError):
+    """Something still refers to the thing being deleted (e.g. services to a policy)."""
+
+    def __init__(self, message: str, referrers: list[str]) -> None:
+        super().__init__(message)
+        self.referrers = referrers

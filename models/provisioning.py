@@ -7,8 +7,10 @@ is stored.
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.auth import ApiKey
+from models.catalog import flush_service
 from models.directory import require_team
 from models.errors import InvalidValue, UnknownReference
+from models.escalation_policies import require_policy
 from models.service import Integration, Service
 from models.user import User
 from tocsin.keys import hash_key, new_api_key, new_id, new_integration_key
@@ -36,6 +38,8 @@ async def create_service(
 ) -> Service:
     if team_id is not None:
         await require_team(session, team_id)
+    if escalation_policy_id is not None:
+        await require_policy(session, escalation_policy_id)
     service = Service(
         id=new_id("svc"),
         name=name,
@@ -44,7 +48,7 @@ async def create_service(
         escalation_policy_id=escalation_policy_id,
     )
     session.add(service)
-    await session.flush()
+    await flush_service(session)
     return service
 
 

@@ -13,8 +13,14 @@ class Service(SQLModel, table=True):
     description: str | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp())
     team_id: str | None = Field(default=None, foreign_key="team.id", index=True, max_length=40)
-    # No foreign key yet: escalation policies are not modelled.
-    escalation_policy_id: str | None = Field(default=None, max_length=40)
+    # RESTRICT: a policy in use cannot be deleted (the API answers 409 POLICY_IN_USE first).
+    escalation_policy_id: str | None = Field(
+        default=None,
+        foreign_key="escalation_policy.id",
+        ondelete="RESTRICT",
+        index=True,
+        max_length=40,
+    )
     # Soft delete: the service's incidents and alerts keep pointing at it (history is kept);
     # a deleted service is hidden from the API and accepts no events.
     deleted_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))

@@ -45,12 +45,19 @@ async def new_integration(http: httpx.AsyncClient, admin: dict[str, str], servic
 
 async def test_service_crud(http: httpx.AsyncClient, admin: dict[str, str]) -> None:
     team = (await http.post("/api/teams", json={"name": unique("team")}, headers=admin)).json()
+    policy = await http.post(
+        "/api/escalation-policies",
+        json={"name": unique("pol"), "steps": [{"delayMinutes": 0, "targets": [
+            {"type": "team", "id": team["id"]}]}]},
+        headers=admin,
+    )  # fmt: skip
+    policy_id = policy.json()["id"]
     created = await new_service(
-        http, admin, description="edge", teamId=team["id"], escalationPolicyId="pol_1"
+        http, admin, description="edge", teamId=team["id"], escalationPolicyId=policy_id
     )
     assert created["id"].startswith("svc_")
     assert created | {"description": "edge", "teamId": team["id"]} == created
-    assert created["escalationPolicyId"] == "pol_1"
+    assert created["escalationPolicyId"] == policy_id
     service_id = created["id"]
     assert (await http.get(f"/api/services/{service_id}", headers=admin)).json() == created
     assert created in (await http.get("/api/services", headers=admin)).json()["services"]
@@ -63,7 +70,7 @@ async def test_service_crud(http: httpx.AsyncClient, admin: dict[str, str]) -> N
     assert patched.status_code == 200
     body = patched.json()
     assert (body["name"], body["teamId"], body["description"]) == ("renamed", None, None)
-    assert body["escalationPolicyId"] == "pol_1"
+    assert body["escalationPolicyId"] == policy_id
 
     deleted = await http.delete(f"/api/services/{service_id}", headers=admin)
     assert deleted.status_code == 200
@@ -78,7 +85,8 @@ async def test_service_crud(http: httpx.AsyncClient, admin: dict[str, str]) -> N
 @pytest.mark.parametrize(
     ("body", "field"),
     [({}, "name"), ({"name": ""}, "name"), ({"name": "x", "teamId": "team_nope"}, "teamId"),
-     ({"name": "x", "escalationPolicyId": "p" * 41}, "escalationPolicyId")],
+     ({"name": "x", "escalationPolicyId": "p" * 41}, "escalationPolicyId"),
+     ({"name": "x", "escalationPolicyId": "pol_nope"}, "escalationPolicyId")],
 )  # fmt: skip
 async def test_service_validation(
     http: httpx.AsyncClient, admin: dict[str, str], body: dict, field: str

@@ -8,6 +8,7 @@ from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
 from web import (
     api_keys,
+    escalation_policies,
     events,
     health,
     incident_actions,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         teams,
         services,
         service_integrations,
+        escalation_policies,
         api_keys,
         suppression,
     ):

@@ -48,12 +48,17 @@ def refusals_as_api_errors() -> Iterator[None]:
     try:
         yield
     except Conflict as err:
-        raise ApiError(409, "CONFLICT", str(err), field=to_camel(err.field)) from err
+        raise ApiError(409, "CONFLICT", str(err), field=camel_field(err.field)) from err
     except (InvalidValue, UnknownReference) as err:
-        field = to_camel(err.field)
+        field = camel_field(err.field)
         raise ApiError(
             400, "INVALID_REQUEST", f"Invalid request body: {field}: {err}", field=field
         ) from err
+
+
+def camel_field(field: str) -> str:
+    """``steps.0.delay_minutes`` → ``steps.0.delayMinutes``."""
+    return ".".join(to_camel(part) for part in field.split("."))
 
 
 def not_found(what: str) -> ApiError:

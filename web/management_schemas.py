@@ -1,11 +1,13 @@
 """Request and response models of the management API (users, teams, services, integrations,
-API keys). camelCase on the wire; PATCH bodies change only the fields they contain."""
+API keys, escalation policies). camelCase on the wire; PATCH bodies change only the fields
+they contain."""
 
 from datetime import datetime
 from typing import Literal, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from models.escalation import MAX_DELAY_MINUTES, MAX_REPEAT_COUNT, MAX_STEPS, MAX_TARGETS
 from web.schemas import CamelModel
 
 Role = Literal["admin", "responder", "observer"]
@@ -177,3 +179,81 @@ class ApiKeyCreated(ApiKeyOut):
 
 class ApiKeyList(CamelModel):
     api_keys: list[ApiKeyOut]
+
+
+# --- escalation policies ----------------------------------------------------------------
+
+
+class EscalationTarget(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["user", "team", "schedule"] = Field(
+        description="schedule targets are refused until schedules exist"
+    )
+    id: str = Field(min_length=1, max_length=40)
+
+
+class EscalationStepIn(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delay_minutes: int = Field(
+        ge=0,
+        le=MAX_DELAY_MINUTES,
+        strict=True,
+        description="the wait after this step's notifications before the next step",
+    )
+    targets: list[EscalationTarget] = Field(min_length=1, max_length=MAX_TARGETS)
+    channels: list[Literal["slack", "email", "webhook"]] | None = Field(
+        default=None,
+        min_length=1,
+        description="null: each target's own notification rules decide",
+    )
+
+
+class EscalationPolicyCreate(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    repeat_count: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_REPEAT_COUNT,
+        strict=True,
+        description="how many more times the steps run after the last one",
+    )
+    steps: list[EscalationStepIn] = Field(min_length=1, max_length=MAX_STEPS)
+
+
+class EscalationPolicyPatch(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    repeat_count: int | None = Field(default=None, ge=0, le=MAX_REPEAT_COUNT, strict=True)
+    steps: list[EscalationStepIn] | None = Field(
+        default=None, min_length=1, max_length=MAX_STEPS, description="replaces every step"
+    )
+
+    _not_null = field_validator("name", "repeat_count", "steps")(_not_null)
+
+
+class EscalationStepOut(CamelModel):
+    delay_minutes: int
+    targets: list[EscalationTarget]
+    channels: list[str] | None
+
+
+class EscalationPolicyOut(CamelModel):
+    id: str
+    name: str
+    description: str | None
+    repeat_count: int
+    steps: list[EscalationStepOut]
+    service_ids: list[str] = Field(description="the live services using it")
+    created_at: datetime
+    updated_at: datetime
+
+
+class EscalationPolicyList(CamelModel):
+    escalation_policies: list[EscalationPolicyOut]
