@@ -1,0 +1,93 @@
+"""Stepping through an escalation policy: pure, so it is tested without Temporal.
+
+The incident workflow (from the escalation issue on) keeps an :class:`Escalation` in its
+state, asks :func:`next_due` how long to sleep, and calls :func:`fire` when that time comes.
+The policy is passed in fresh each time, so a changed policy applies from the next step.
+"""
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Target(BaseModel):
+    type: Literal["user", "team", "schedule"]
+    id: str
+
+
+class PolicyStep(BaseModel):
+    delay_minutes: int = Field(ge=0)
+    targets: list[Target]
+    channels: list[str] | None = None
+
+
+class Policy(BaseModel):
+    id: str
+    steps: list[PolicyStep]
+    repeat_count: int = Field(default=0, ge=0)
+
+
+class Escalation(BaseModel):
+    """Where an incident is in its policy. ``due_at`` None means finished or paused."""
+
+    step: int = 0
+    round: int = 0
+    due_at: datetime | None = None
+    # Set while paused (snooze): the time that was left until the next step.
+    paused_remaining: timedelta | None = None
+    finished: bool = False
+
+
+def begin(now: datetime) -> Escalation:
+    """Step 1 at once (and again from step 1 when an incident is re-opened)."""
+    return Escalation(due_at=now)
+
+
+def next_due(escalation: Escalation) -> datetime | None:
+    return None if escalation.finished else escalation.due_at
+
+
+def fire(
+    policy: Policy, escalation: Escalation, now: datetime
+) -> tuple[PolicyStep | None, Escalation]:
+    """The step to notify now and the state after it.
+
+    After the last step the whole policy repeats ``repeat_count`` times, then escalation is
+    finished. A policy that lost steps since the last one fired continues with what exists.
+    """
+    if escalation.finished or not policy.steps:
+        return None, escalation.model_copy(update={"finished": True, "due_at": None})
+    index = escalation.step
+    round_ = escalation.round
+    if index >= len(policy.steps):  # the policy shrank: this round is over
+        index, round_ = 0, round_ + 1
+        if round_ > policy.repeat_count:
+            return None, escalation.model_copy(update={"finished": True, "due_at": None})
+    step = policy.steps[index]
+    following = Escalation(
+        step=index + 1, round=round_, due_at=now + timedelta(minutes=step.delay_minutes)
+    )
+    if following.step >= len(policy.steps):
+        if round_ >= policy.repeat_count:
+            following = Escalation(step=following.step, round=round_, finished=True)
+        else:
+            following = following.model_copy(update={"step": 0, "round": round_ + 1})
+    return step, following
+
+
+def pause(escalation: Escalation, now: datetime) -> Escalation:
+    """Snoozed: remember how long was left, and stop the clock."""
+    if escalation.finished or escalation.due_at is None:
+        return escalation
+    remaining = max(escalation.due_at - now, timedelta(0))
+    return escalation.model_copy(update={"due_at": None, "paused_remaining": remaining})
+
+
+def resume(escalation: Escalation, now: datetime) -> Escalation:
+    """The snooze ended: the clock runs again with the time that was left."""
+    if escalation.paused_remaining is None:
+        return escalation
+    return escalation.model_copy(
+        update={"due_at": now + escalation.paused_remaining, "paused_remaining": None}
+    )
