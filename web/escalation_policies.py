@@ -30,7 +30,7 @@ from web.management import (
     api_principal,
     not_found,
     refusals_as_api_errors,
-    require_unrestricted,
+    unrestricted_principal,
 )
 from web.management_schemas import (
     Deleted,
@@ -73,7 +73,7 @@ async def list_route() -> dict[str, Any]:
 async def post_route() -> tuple[dict[str, Any], int]:
     """Create a policy (scope services:write). 409 CONFLICT if the name is taken; an
     unknown user or team is a 400 naming e.g. ``steps.0.targets.1.id``."""
-    principal = await _writer()
+    principal = await unrestricted_principal("services:write")
     body = await parse_body(EscalationPolicyCreate)
     with refusals_as_api_errors():
         async with session_scope(runtime().engine) as session:
@@ -114,7 +114,7 @@ async def get_route(policy_id: str) -> dict[str, Any]:
 async def patch_route(policy_id: str) -> dict[str, Any]:
     """Change a policy; ``steps``, when given, replaces every step; ``null`` clears only
     ``description`` (scope services:write)."""
-    principal = await _writer()
+    principal = await unrestricted_principal("services:write")
     body = await parse_body(EscalationPolicyPatch)
     changes = body.model_dump(exclude_unset=True, exclude={"steps"})
     if body.steps is not None:
@@ -137,20 +137,13 @@ async def patch_route(policy_id: str) -> dict[str, Any]:
 async def delete_route(policy_id: str) -> dict[str, Any]:
     """Delete a policy and its steps (scope services:write). 409 POLICY_IN_USE while a
     service uses it: give those services another policy (or none) first."""
-    await _writer()
+    await unrestricted_principal("services:write")
     try:
         async with session_scope(runtime().engine) as session:
             await delete_policy(session, await _get_policy(session, policy_id))
     except InUse as err:
         raise ApiError(409, "POLICY_IN_USE", str(err)) from err
     return Deleted(id=policy_id).model_dump(mode="json", by_alias=True)
-
-
-async def _writer() -> Principal:
-    principal = await api_principal("services:write")
-    # A policy can be shared with services outside a restricted key's reach.
-    require_unrestricted(principal)
-    return principal
 
 
 async def _get_policy(session: AsyncSession, policy_id: str) -> EscalationPolicy:

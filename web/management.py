@@ -36,6 +36,14 @@ def require_unrestricted(principal: Principal) -> None:
         )
 
 
+async def unrestricted_principal(scope: str) -> Principal:
+    """A caller with ``scope`` whose key is not limited to some services (see
+    :func:`require_unrestricted`)."""
+    principal = await api_principal(scope)
+    require_unrestricted(principal)
+    return principal
+
+
 def require_service_access(principal: Principal, service_id: str) -> None:
     if not principal.can_access(service_id):
         raise ApiError(403, "SERVICE_ACCESS_DENIED", "API key has no access to this service")

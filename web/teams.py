@@ -21,7 +21,7 @@ from web.management import (
     api_principal,
     not_found,
     refusals_as_api_errors,
-    require_unrestricted,
+    unrestricted_principal,
 )
 from web.management_schemas import Deleted, MemberAdd, TeamCreate, TeamList, TeamOut, TeamPatch
 from web.runtime import runtime
@@ -34,11 +34,6 @@ blueprint = Blueprint("teams", __name__)
 def team_out(team: Team, members: list[str]) -> dict[str, Any]:
     out = TeamOut(id=team.id, name=team.name, member_ids=members, created_at=team.created_at)
     return out.model_dump(mode="json", by_alias=True)
-
-
-async def _writer() -> None:
-    principal = await api_principal("users:write")
-    require_unrestricted(principal)
 
 
 @blueprint.get("/api/teams")
@@ -66,7 +61,7 @@ async def list_teams() -> dict[str, Any]:
 async def post_team() -> tuple[dict[str, Any], int]:
     """Create a team (scope users:write). 409 CONFLICT if the name is taken; an unknown
     user id is a 400 naming ``memberIds``."""
-    await _writer()
+    await unrestricted_principal("users:write")
     body = await parse_body(TeamCreate)
     with refusals_as_api_errors():
         async with session_scope(runtime().engine) as session:
@@ -97,7 +92,7 @@ async def get_team(team_id: str) -> dict[str, Any]:
 @document_response(ErrorResponse, 409)
 async def patch_team(team_id: str) -> dict[str, Any]:
     """Rename a team or replace its members (scope users:write)."""
-    await _writer()
+    await unrestricted_principal("users:write")
     body = await parse_body(TeamPatch)
     changes = body.model_dump(exclude_unset=True)
     with refusals_as_api_errors():
@@ -117,7 +112,7 @@ async def patch_team(team_id: str) -> dict[str, Any]:
 @document_response(ErrorResponse, 404)
 async def delete_team_route(team_id: str) -> dict[str, Any]:
     """Delete a team; its services stay, without a team (scope users:write)."""
-    await _writer()
+    await unrestricted_principal("users:write")
     async with session_scope(runtime().engine) as session:
         await delete_team(session, await _get_team(session, team_id))
     return Deleted(id=team_id).model_dump(mode="json", by_alias=True)
@@ -133,7 +128,7 @@ async def delete_team_route(team_id: str) -> dict[str, Any]:
 @document_response(ErrorResponse, 404)
 async def post_member(team_id: str) -> dict[str, Any]:
     """Add a user to a team; adding a member twice is harmless (scope users:write)."""
-    await _writer()
+    await unrestricted_principal("users:write")
     body = await parse_body(MemberAdd)
     with refusals_as_api_errors():
         async with session_scope(runtime().engine) as session:
@@ -149,7 +144,7 @@ async def post_member(team_id: str) -> dict[str, Any]:
 @document_response(ErrorResponse, 404)
 async def delete_member(team_id: str, user_id: str) -> dict[str, Any]:
     """Remove a user from a team; 404 if they are not a member (scope users:write)."""
-    await _writer()
+    await unrestricted_principal("users:write")
     async with session_scope(runtime().engine) as session:
         if not await remove_member(session, await _get_team(session, team_id), user_id):
             raise not_found("Team member")

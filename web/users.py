@@ -14,7 +14,7 @@ from web.management import (
     api_principal,
     not_found,
     refusals_as_api_errors,
-    require_unrestricted,
+    unrestricted_principal,
 )
 from web.management_schemas import Deleted, UserCreate, UserList, UserOut, UserPatch
 from web.runtime import runtime
@@ -27,11 +27,6 @@ READ_SCOPES = ("services:read", "users:write")
 
 def user_out(user: User) -> dict[str, Any]:
     return UserOut.model_validate(user, from_attributes=True).model_dump(mode="json", by_alias=True)
-
-
-async def _writer() -> None:
-    principal = await api_principal("users:write")
-    require_unrestricted(principal)
 
 
 @blueprint.get("/api/users")
@@ -57,7 +52,7 @@ async def list_users() -> dict[str, Any]:
 @document_response(ErrorResponse, 409)
 async def post_user() -> tuple[dict[str, Any], int]:
     """Create a user (scope users:write). 409 CONFLICT if the email is taken."""
-    await _writer()
+    await unrestricted_principal("users:write")
     body = await parse_body(UserCreate)
     with refusals_as_api_errors():
         async with session_scope(runtime().engine) as session:
@@ -92,7 +87,7 @@ async def get_user(user_id: str) -> dict[str, Any]:
 @document_response(ErrorResponse, 409)
 async def patch_user(user_id: str) -> dict[str, Any]:
     """Change a user's name, email, timezone or role (scope users:write)."""
-    await _writer()
+    await unrestricted_principal("users:write")
     body = await parse_body(UserPatch)
     changes = body.model_dump(exclude_unset=True)
     with refusals_as_api_errors():
@@ -113,7 +108,7 @@ async def patch_user(user_id: str) -> dict[str, Any]:
 async def delete_user_route(user_id: str) -> dict[str, Any]:
     """Delete a user: removes them from their teams and revokes their API keys
     (scope users:write)."""
-    await _writer()
+    await unrestricted_principal("users:write")
     async with session_scope(runtime().engine) as session:
         user = await session.get(User, user_id)
         if user is None:
