@@ -133,6 +133,9 @@ async def api_url(settings: Settings, worker: None) -> AsyncIterator[str]:
     config = Config()
     config.bind = [f"127.0.0.1:{settings.port}"]
     config.accesslog = None
+    # Longer than clients' and load balancers' idle timeouts, so the server is never the
+    # side that closes a pooled connection while a request is being sent on it.
+    config.keep_alive_timeout = 75
     stop = asyncio.Event()
     task = asyncio.create_task(serve(create_app(settings), config, shutdown_trigger=stop.wait))
     url = f"http://127.0.0.1:{settings.port}"

@@ -55,6 +55,9 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
+    # Longer than clients' and load balancers' idle timeouts, so the server is never the
+    # side that closes a pooled connection while a request is being sent on it.
+    config.keep_alive_timeout = 75
 
     async def main(stop: asyncio.Event) -> None:
         await serve(create_app(settings), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
