@@ -11,6 +11,7 @@ from models.catalog import list_api_keys, revoke_api_key
 from models.db import session_scope
 from models.provisioning import create_api_key
 from web.bodies import parse_body
+from web.errors import error_responses
 from web.management import (
     api_principal,
     not_found,
@@ -19,7 +20,6 @@ from web.management import (
 )
 from web.management_schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from web.runtime import runtime
-from web.schemas import ErrorResponse
 
 blueprint = Blueprint("api_keys", __name__)
 
@@ -44,8 +44,7 @@ async def _admin() -> None:
 @blueprint.get("/api/api-keys")
 @tag(["api-keys"])
 @document_response(ApiKeyList, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
+@error_responses(401, 403)
 async def list_route() -> dict[str, Any]:
     """Every API key, revoked ones included, oldest first (scope admin)."""
     await _admin()
@@ -60,9 +59,7 @@ async def list_route() -> dict[str, Any]:
 @tag(["api-keys"])
 @document_request(ApiKeyCreate)
 @document_response(ApiKeyCreated, 201)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
+@error_responses(400, 401, 403)
 async def post_route() -> tuple[dict[str, Any], int]:
     """Create an API key; ``key`` is in this answer only (scope admin). With ``userId`` of
     a non-admin user the key reaches only that user's teams' services and cannot have the
@@ -81,9 +78,7 @@ async def post_route() -> tuple[dict[str, Any], int]:
 @blueprint.delete("/api/api-keys/<key_id>")
 @tag(["api-keys"])
 @document_response(ApiKeyOut, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def delete_route(key_id: str) -> dict[str, Any]:
     """Revoke an API key; its next request gets 401 (scope admin)."""
     await _admin()

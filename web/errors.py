@@ -5,13 +5,19 @@ errors); codes are stable and documented in docs/api.md. Nothing below web/ know
 """
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from quart import Quart, Response, jsonify
+from quart_schema import document_response
 from werkzeug.exceptions import HTTPException
 
+from web.schemas import ErrorResponse
+
 log = logging.getLogger("tocsin.web")
+
+T = TypeVar("T", bound=Callable[..., Any])
 
 
 class ApiError(Exception):
@@ -77,3 +83,14 @@ def register_error_handlers(app: Quart) -> None:
     async def unexpected(error: Exception) -> Response:
         log.exception("unhandled error")
         return _render(ApiError(500, "INTERNAL", "Internal server error"))
+
+
+def error_responses(*statuses: int) -> Callable[[T], T]:
+    """Document that a route may answer these statuses with the standard error body."""
+
+    def decorate(func: T) -> T:
+        for status in statuses:
+            func = document_response(ErrorResponse, status)(func)
+        return func
+
+    return decorate

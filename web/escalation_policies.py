@@ -25,7 +25,7 @@ from models.escalation_policies import (
 )
 from web.auth import Principal
 from web.bodies import parse_body
-from web.errors import ApiError
+from web.errors import ApiError, error_responses
 from web.management import (
     api_principal,
     not_found,
@@ -43,7 +43,6 @@ from web.management_schemas import (
     EscalationTarget,
 )
 from web.runtime import runtime
-from web.schemas import ErrorResponse
 
 blueprint = Blueprint("escalation_policies", __name__)
 
@@ -51,8 +50,7 @@ blueprint = Blueprint("escalation_policies", __name__)
 @blueprint.get("/api/escalation-policies")
 @tag(["escalation policies"])
 @document_response(EscalationPolicyList, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
+@error_responses(401, 403)
 async def list_route() -> dict[str, Any]:
     """Every escalation policy, oldest first (scope services:read)."""
     principal = await api_principal("services:read")
@@ -66,10 +64,7 @@ async def list_route() -> dict[str, Any]:
 @tag(["escalation policies"])
 @document_request(EscalationPolicyCreate)
 @document_response(EscalationPolicyOut, 201)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 409)
+@error_responses(400, 401, 403, 409)
 async def post_route() -> tuple[dict[str, Any], int]:
     """Create a policy (scope services:write). 409 CONFLICT if the name is taken; an
     unknown user or team is a 400 naming e.g. ``steps.0.targets.1.id``."""
@@ -91,9 +86,7 @@ async def post_route() -> tuple[dict[str, Any], int]:
 @blueprint.get("/api/escalation-policies/<policy_id>")
 @tag(["escalation policies"])
 @document_response(EscalationPolicyOut, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def get_route(policy_id: str) -> dict[str, Any]:
     """One policy (scope services:read)."""
     principal = await api_principal("services:read")
@@ -106,11 +99,7 @@ async def get_route(policy_id: str) -> dict[str, Any]:
 @tag(["escalation policies"])
 @document_request(EscalationPolicyPatch)
 @document_response(EscalationPolicyOut, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
-@document_response(ErrorResponse, 409)
+@error_responses(400, 401, 403, 404, 409)
 async def patch_route(policy_id: str) -> dict[str, Any]:
     """Change a policy; ``steps``, when given, replaces every step; ``null`` clears only
     ``description`` (scope services:write)."""
@@ -130,10 +119,7 @@ async def patch_route(policy_id: str) -> dict[str, Any]:
 @blueprint.delete("/api/escalation-policies/<policy_id>")
 @tag(["escalation policies"])
 @document_response(Deleted, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
-@document_response(ErrorResponse, 409)
+@error_responses(401, 403, 404, 409)
 async def delete_route(policy_id: str) -> dict[str, Any]:
     """Delete a policy and its steps (scope services:write). 409 POLICY_IN_USE while a
     service uses it: give those services another policy (or none) first."""

@@ -11,10 +11,9 @@ from models import Service
 from models.db import session_scope
 from web.auth import Principal, authenticate, find_integration
 from web.bodies import parse_body
-from web.errors import ApiError, invalid_request
+from web.errors import ApiError, error_responses, invalid_request
 from web.runtime import Runtime, runtime
 from web.schemas import (
-    ErrorResponse,
     EventIncident,
     EventRequest,
     EventResponse,
@@ -32,11 +31,7 @@ blueprint = Blueprint("events", __name__)
 @tag(["events"])
 @document_request(EventRequest)
 @document_response(EventResponse, 202)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
-@document_response(ErrorResponse, 429)
+@error_responses(400, 401, 403, 404, 429)
 async def post_event() -> tuple[dict[str, Any], int]:
     """Trigger, acknowledge or resolve an incident.
 

@@ -17,12 +17,11 @@ from models.db import session_scope
 from web.auth import Principal
 from web.bodies import parse_body
 from web.commands import CommandRejected, IncidentClosed
-from web.errors import ApiError
+from web.errors import ApiError, error_responses
 from web.incidents import accessible_incident, incident_out, principal_with
 from web.queries import get_incident, timeline_entries
 from web.runtime import runtime
 from web.schemas import (
-    ErrorResponse,
     IncidentCreate,
     IncidentOut,
     IncidentPatch,
@@ -58,9 +57,7 @@ def _enum(value: str, allowed: set[str], field: str) -> str:
 @tag(["incidents"])
 @document_request(IncidentCreate)
 @document_response(IncidentOut, 201)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(400, 403, 404)
 async def create_incident() -> tuple[dict[str, Any], int]:
     """Open an incident by hand (scope incidents:write); it escalates like a triggered one."""
     principal = await principal_with("incidents:write")
@@ -92,8 +89,7 @@ async def create_incident() -> tuple[dict[str, Any], int]:
 @tag(["incidents"])
 @document_request(IncidentPatch)
 @document_response(IncidentOut, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 404)
+@error_responses(400, 404)
 async def patch_incident(incident_id: str) -> dict[str, Any]:
     """Change status (OPEN, ACKNOWLEDGED, RESOLVED, SNOOZED), urgency, priority or assignee
     (scope incidents:write). RESOLVED is final (400 INVALID_TRANSITION)."""

@@ -8,7 +8,7 @@ from quart_schema import document_querystring, document_response, tag
 
 from models import Incident, Service
 from web.auth import Principal, authenticate
-from web.errors import ApiError, invalid_request
+from web.errors import ApiError, error_responses, invalid_request
 from web.queries import (
     decode_cursor,
     encode_cursor,
@@ -20,7 +20,6 @@ from web.queries import (
 from web.runtime import runtime
 from web.schemas import (
     AlertOut,
-    ErrorResponse,
     IncidentDetail,
     IncidentList,
     IncidentListQuery,
@@ -83,9 +82,7 @@ def incident_out(incident: Incident, service: Service) -> IncidentOut:
 @tag(["incidents"])
 @document_querystring(IncidentListQuery)
 @document_response(IncidentList, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
+@error_responses(400, 401, 403)
 async def list_route() -> dict[str, Any]:
     """List incidents, newest first (scope incidents:read).
 
@@ -127,9 +124,7 @@ async def list_route() -> dict[str, Any]:
 @blueprint.get("/api/incidents/<incident_id>")
 @tag(["incidents"])
 @document_response(IncidentDetail, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def get_route(incident_id: str) -> dict[str, Any]:
     """One incident with its newest alerts (scope incidents:read)."""
     principal = await principal_with("incidents:read")
@@ -146,7 +141,7 @@ async def get_route(incident_id: str) -> dict[str, Any]:
 @tag(["incidents"])
 @document_querystring(TimelineQuery)
 @document_response(Timeline, 200)
-@document_response(ErrorResponse, 404)
+@error_responses(404)
 async def timeline_route(incident_id: str) -> dict[str, Any]:
     """Everything that happened to the incident, in order, with who or what did it
     (scope incidents:read). Page with ``after`` = the last ``seq`` seen."""

@@ -11,6 +11,7 @@ from models.catalog import disable_integration, list_integrations
 from models.db import session_scope
 from models.provisioning import create_integration
 from web.bodies import parse_body
+from web.errors import error_responses
 from web.management import api_principal, not_found, refusals_as_api_errors
 from web.management_schemas import (
     IntegrationCreate,
@@ -19,7 +20,6 @@ from web.management_schemas import (
     IntegrationOut,
 )
 from web.runtime import runtime
-from web.schemas import ErrorResponse
 from web.services import accessible_service
 
 blueprint = Blueprint("service_integrations", __name__)
@@ -32,9 +32,7 @@ def integration_out(integration: Integration) -> IntegrationOut:
 @blueprint.get("/api/services/<service_id>/integrations")
 @tag(["services"])
 @document_response(IntegrationList, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def list_route(service_id: str) -> dict[str, Any]:
     """The service's integrations, revoked ones included (scope services:read)."""
     principal = await api_principal("services:read")
@@ -49,10 +47,7 @@ async def list_route(service_id: str) -> dict[str, Any]:
 @tag(["services"])
 @document_request(IntegrationCreate)
 @document_response(IntegrationCreated, 201)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(400, 401, 403, 404)
 async def post_route(service_id: str) -> tuple[dict[str, Any], int]:
     """Create an integration; ``integrationKey`` is in this answer only (scope
     services:write)."""
@@ -69,9 +64,7 @@ async def post_route(service_id: str) -> tuple[dict[str, Any], int]:
 @blueprint.delete("/api/services/<service_id>/integrations/<integration_id>")
 @tag(["services"])
 @document_response(IntegrationOut, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def delete_route(service_id: str, integration_id: str) -> dict[str, Any]:
     """Revoke an integration: the next event with its key gets 403 INVALID_INTEGRATION_KEY
     (scope services:write)."""

@@ -16,7 +16,7 @@ from models.db import session_scope
 from models.provisioning import create_service
 from web.auth import Principal
 from web.bodies import parse_body
-from web.errors import ApiError, invalid_request
+from web.errors import ApiError, error_responses, invalid_request
 from web.management import (
     api_principal,
     not_found,
@@ -32,7 +32,6 @@ from web.management_schemas import (
     ServicePatch,
 )
 from web.runtime import runtime
-from web.schemas import ErrorResponse
 from workflows.messages import ActionIn
 
 blueprint = Blueprint("services", __name__)
@@ -57,8 +56,7 @@ async def accessible_service(principal: Principal, service_id: str) -> Service:
 @blueprint.get("/api/services")
 @tag(["services"])
 @document_response(ServiceList, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
+@error_responses(401, 403)
 async def list_route() -> dict[str, Any]:
     """The services this key can reach, oldest first (scope services:read)."""
     principal = await api_principal("services:read")
@@ -71,9 +69,7 @@ async def list_route() -> dict[str, Any]:
 @tag(["services"])
 @document_request(ServiceCreate)
 @document_response(ServiceOut, 201)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
+@error_responses(400, 401, 403)
 async def post_route() -> tuple[dict[str, Any], int]:
     """Create a service (scope services:write); add integrations to send events to it."""
     await api_principal("services:write")
@@ -93,9 +89,7 @@ async def post_route() -> tuple[dict[str, Any], int]:
 @blueprint.get("/api/services/<service_id>")
 @tag(["services"])
 @document_response(ServiceOut, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def get_route(service_id: str) -> dict[str, Any]:
     """One service (scope services:read)."""
     principal = await api_principal("services:read")
@@ -106,10 +100,7 @@ async def get_route(service_id: str) -> dict[str, Any]:
 @tag(["services"])
 @document_request(ServicePatch)
 @document_response(ServiceOut, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(400, 401, 403, 404)
 async def patch_route(service_id: str) -> dict[str, Any]:
     """Change a service; ``null`` clears description, teamId or escalationPolicyId
     (scope services:write)."""
@@ -129,11 +120,7 @@ async def patch_route(service_id: str) -> dict[str, Any]:
 @tag(["services"])
 @document_querystring(ServiceDeleteQuery)
 @document_response(ServiceDeleted, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
-@document_response(ErrorResponse, 409)
+@error_responses(400, 401, 403, 404, 409)
 async def delete_route(service_id: str) -> dict[str, Any]:
     """Delete a service (scope services:write): it disappears from the API, its integration
     keys stop working and events to it are refused; its incidents stay readable.

@@ -20,9 +20,9 @@ from models.db import session_scope
 from tocsin.keys import new_id
 from web.auth import Principal, authenticate
 from web.bodies import read_json
-from web.errors import ApiError, invalid_request
+from web.errors import ApiError, error_responses, invalid_request
 from web.runtime import runtime
-from web.schemas import CamelModel, ErrorResponse
+from web.schemas import CamelModel
 from web.suppression_lookup import rule_order
 from web.suppression_match import SpecFields, SuppressionSpec
 
@@ -129,9 +129,7 @@ _SPEC_FIELDS = set(SpecFields.model_fields)
 @blueprint.get("/api/services/<service_id>/suppression-rules")
 @tag(["suppression rules"])
 @document_response(SuppressionRuleList, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def list_rules(service_id: str) -> dict[str, Any]:
     """A service's suppression rules in evaluation order (scope services:read or
     services:write)."""
@@ -151,11 +149,7 @@ async def list_rules(service_id: str) -> dict[str, Any]:
 @tag(["suppression rules"])
 @document_request(SuppressionRuleCreate)
 @document_response(SuppressionRuleOut, 201)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
-@document_response(ErrorResponse, 409)
+@error_responses(400, 401, 403, 404, 409)
 async def create_rule(service_id: str) -> tuple[dict[str, Any], int]:
     """Create a suppression rule (scope services:write). It applies to the next trigger."""
     principal = await _principal("services:write")
@@ -192,9 +186,7 @@ async def create_rule(service_id: str) -> tuple[dict[str, Any], int]:
 @blueprint.get("/api/services/<service_id>/suppression-rules/<rule_id>")
 @tag(["suppression rules"])
 @document_response(SuppressionRuleOut, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def get_rule(service_id: str, rule_id: str) -> dict[str, Any]:
     """One suppression rule (scope services:read or services:write)."""
     principal = await _principal("services:read", "services:write")
@@ -208,10 +200,7 @@ async def get_rule(service_id: str, rule_id: str) -> dict[str, Any]:
 @tag(["suppression rules"])
 @document_request(SuppressionRulePatch)
 @document_response(SuppressionRuleOut, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(400, 401, 403, 404)
 async def patch_rule(service_id: str, rule_id: str) -> dict[str, Any]:
     """Change a suppression rule (scope services:write): only the given fields change,
     ``null`` clears a condition or window field; the result must still be a valid rule."""
@@ -241,9 +230,7 @@ async def patch_rule(service_id: str, rule_id: str) -> dict[str, Any]:
 
 @blueprint.delete("/api/services/<service_id>/suppression-rules/<rule_id>")
 @tag(["suppression rules"])
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def delete_rule(service_id: str, rule_id: str) -> tuple[str, int]:
     """Delete a suppression rule (scope services:write); 204 on success."""
     principal = await _principal("services:write")

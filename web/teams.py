@@ -17,6 +17,7 @@ from models.directory import (
     update_team,
 )
 from web.bodies import parse_body
+from web.errors import error_responses
 from web.management import (
     api_principal,
     not_found,
@@ -25,7 +26,6 @@ from web.management import (
 )
 from web.management_schemas import Deleted, MemberAdd, TeamCreate, TeamList, TeamOut, TeamPatch
 from web.runtime import runtime
-from web.schemas import ErrorResponse
 from web.users import READ_SCOPES
 
 blueprint = Blueprint("teams", __name__)
@@ -39,8 +39,7 @@ def team_out(team: Team, members: list[str]) -> dict[str, Any]:
 @blueprint.get("/api/teams")
 @tag(["teams"])
 @document_response(TeamList, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
+@error_responses(401, 403)
 async def list_teams() -> dict[str, Any]:
     """All teams with their member ids (scope services:read or users:write)."""
     await api_principal(*READ_SCOPES)
@@ -54,10 +53,7 @@ async def list_teams() -> dict[str, Any]:
 @tag(["teams"])
 @document_request(TeamCreate)
 @document_response(TeamOut, 201)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 409)
+@error_responses(400, 401, 403, 409)
 async def post_team() -> tuple[dict[str, Any], int]:
     """Create a team (scope users:write). 409 CONFLICT if the name is taken; an unknown
     user id is a 400 naming ``memberIds``."""
@@ -72,9 +68,7 @@ async def post_team() -> tuple[dict[str, Any], int]:
 @blueprint.get("/api/teams/<team_id>")
 @tag(["teams"])
 @document_response(TeamOut, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def get_team(team_id: str) -> dict[str, Any]:
     """One team (scope services:read or users:write)."""
     await api_principal(*READ_SCOPES)
@@ -85,11 +79,7 @@ async def get_team(team_id: str) -> dict[str, Any]:
 @tag(["teams"])
 @document_request(TeamPatch)
 @document_response(TeamOut, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
-@document_response(ErrorResponse, 409)
+@error_responses(400, 401, 403, 404, 409)
 async def patch_team(team_id: str) -> dict[str, Any]:
     """Rename a team or replace its members (scope users:write)."""
     await unrestricted_principal("users:write")
@@ -107,9 +97,7 @@ async def patch_team(team_id: str) -> dict[str, Any]:
 @blueprint.delete("/api/teams/<team_id>")
 @tag(["teams"])
 @document_response(Deleted, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def delete_team_route(team_id: str) -> dict[str, Any]:
     """Delete a team; its services stay, without a team (scope users:write)."""
     await unrestricted_principal("users:write")
@@ -122,10 +110,7 @@ async def delete_team_route(team_id: str) -> dict[str, Any]:
 @tag(["teams"])
 @document_request(MemberAdd)
 @document_response(TeamOut, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(400, 401, 403, 404)
 async def post_member(team_id: str) -> dict[str, Any]:
     """Add a user to a team; adding a member twice is harmless (scope users:write)."""
     await unrestricted_principal("users:write")
@@ -139,9 +124,7 @@ async def post_member(team_id: str) -> dict[str, Any]:
 @blueprint.delete("/api/teams/<team_id>/members/<user_id>")
 @tag(["teams"])
 @document_response(TeamOut, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def delete_member(team_id: str, user_id: str) -> dict[str, Any]:
     """Remove a user from a team; 404 if they are not a member (scope users:write)."""
     await unrestricted_principal("users:write")

@@ -10,6 +10,7 @@ from models import User
 from models.db import session_scope
 from models.directory import create_user, delete_user, update_user
 from web.bodies import parse_body
+from web.errors import error_responses
 from web.management import (
     api_principal,
     not_found,
@@ -18,7 +19,6 @@ from web.management import (
 )
 from web.management_schemas import Deleted, UserCreate, UserList, UserOut, UserPatch
 from web.runtime import runtime
-from web.schemas import ErrorResponse
 
 blueprint = Blueprint("users", __name__)
 
@@ -32,8 +32,7 @@ def user_out(user: User) -> dict[str, Any]:
 @blueprint.get("/api/users")
 @tag(["users"])
 @document_response(UserList, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
+@error_responses(401, 403)
 async def list_users() -> dict[str, Any]:
     """All users, oldest first (scope services:read or users:write)."""
     await api_principal(*READ_SCOPES)
@@ -46,10 +45,7 @@ async def list_users() -> dict[str, Any]:
 @tag(["users"])
 @document_request(UserCreate)
 @document_response(UserOut, 201)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 409)
+@error_responses(400, 401, 403, 409)
 async def post_user() -> tuple[dict[str, Any], int]:
     """Create a user (scope users:write). 409 CONFLICT if the email is taken."""
     await unrestricted_principal("users:write")
@@ -63,9 +59,7 @@ async def post_user() -> tuple[dict[str, Any], int]:
 @blueprint.get("/api/users/<user_id>")
 @tag(["users"])
 @document_response(UserOut, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def get_user(user_id: str) -> dict[str, Any]:
     """One user (scope services:read or users:write)."""
     await api_principal(*READ_SCOPES)
@@ -80,11 +74,7 @@ async def get_user(user_id: str) -> dict[str, Any]:
 @tag(["users"])
 @document_request(UserPatch)
 @document_response(UserOut, 200)
-@document_response(ErrorResponse, 400)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
-@document_response(ErrorResponse, 409)
+@error_responses(400, 401, 403, 404, 409)
 async def patch_user(user_id: str) -> dict[str, Any]:
     """Change a user's name, email, timezone or role (scope users:write)."""
     await unrestricted_principal("users:write")
@@ -102,9 +92,7 @@ async def patch_user(user_id: str) -> dict[str, Any]:
 @blueprint.delete("/api/users/<user_id>")
 @tag(["users"])
 @document_response(Deleted, 200)
-@document_response(ErrorResponse, 401)
-@document_response(ErrorResponse, 403)
-@document_response(ErrorResponse, 404)
+@error_responses(401, 403, 404)
 async def delete_user_route(user_id: str) -> dict[str, Any]:
     """Delete a user: removes them from their teams and revokes their API keys
     (scope users:write)."""
