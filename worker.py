@@ -9,7 +9,9 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.deliveries import DeliveryActivities
 from activities.projection import ProjectionActivities
+from activities.senders import build_senders
 from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
@@ -25,13 +27,16 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
+def build_worker(
+    client: Client, engine: AsyncEngine, task_queue: str, settings: Settings
+) -> Worker:
     projection = ProjectionActivities(engine)
+    deliveries = DeliveryActivities(engine, build_senders(settings))
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[IncidentWorkflow],
-        activities=[projection.project],
+        activities=[projection.project, deliveries.deliver],
         workflow_runner=SANDBOX,
     )
 
@@ -46,7 +51,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         log.warning("could not register search attributes: %s", err)
     engine = create_engine(settings)
     try:
-        async with build_worker(client, engine, settings.task_queue):
+        async with build_worker(client, engine, settings.task_queue, settings):
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
     finally:

@@ -1,3 +1,7 @@
-"""Activity names, shared with workflows without importing any I/O code."""
+"""Activity names, shared by the workflow (which must not import activity code) and worker."""
 
 PROJECT_INCIDENT = "project_incident"
+DELIVER = "deliver"
+LOAD_ESCALATION_POLICY = "load_escalation_policy"
+FIND_RECIPIENTS = "find_recipients"
+SERVICE_CHANNELS = "service_channels"

@@ -7,6 +7,7 @@ Never import it from workflows/: the workflow sandbox must not see table classes
 from models.auth import ApiKey
 from models.escalation import EscalationPolicy, EscalationStep
 from models.incident import Alert, Incident
+from models.notifications import ContactMethod, Notification, NotificationAttempt, NotificationRule
 from models.service import Integration, Service
 from models.suppression import SuppressionRule
 from models.timeline import TimelineEntry
@@ -15,10 +16,14 @@ from models.user import Team, TeamMember, User
 __all__ = [
     "Alert",
     "ApiKey",
+    "ContactMethod",
     "EscalationPolicy",
     "EscalationStep",
     "Incident",
     "Integration",
+    "Notification",
+    "NotificationAttempt",
+    "NotificationRule",
     "Service",
     "SuppressionRule",
     "Team",

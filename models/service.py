@@ -21,6 +21,10 @@ class Service(SQLModel, table=True):
         index=True,
         max_length=40,
     )
+    # Where incidents are announced: a Slack channel id or name, and an outgoing webhook
+    # (JSON on every lifecycle event, signed as docs/webhooks.md describes).
+    slack_channel: str | None = Field(default=None, max_length=80)
+    webhook_url: str | None = Field(default=None, max_length=2048)
     # Soft delete: the service's incidents and alerts keep pointing at it (history is kept);
     # a deleted service is hidden from the API and accepts no events.
     deleted_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))

@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,13 +21,15 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from models.db import create_engine, session_scope
 from models.migrate import upgrade
 from models.provisioning import create_api_key, create_integration, create_service
 from tocsin.devstack import start_temporal_dev_server
 from tocsin.settings import Settings
-from tocsin.temporal import connect
+from tocsin.temporal import connect, register_search_attributes
 from web.app import create_app
 from worker import build_worker
 
@@ -123,8 +126,20 @@ async def client(settings: Settings) -> Client:
 
 @pytest_asyncio.fixture(scope="session")
 async def worker(client: Client, engine: AsyncEngine, settings: Settings) -> AsyncIterator[None]:
-    async with build_worker(client, engine, settings.task_queue):
+    async with build_worker(client, engine, settings.task_queue, settings):
         yield
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, for timers of minutes and hours."""
+    server = Path(sys.executable).parent / "temporal-test-server"
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=str(server)
+    )
+    await register_search_attributes(env.client, env.client.namespace)
+    yield env
+    await env.shutdown()
 
 
 @pytest_asyncio.fixture(scope="session")

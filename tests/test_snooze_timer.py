@@ -1,37 +1,21 @@
 """Snooze expiry on the time-skipping test server: a 30-minute snooze ends without waiting."""
 
 import asyncio
-import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models import Incident
 from models.db import session_scope
 from tests.conftest import Tenant, new_key
-from tocsin.temporal import register_search_attributes
+from tocsin.settings import Settings
 from web.commands import IncidentCommands
 from web.queries import timeline_entries
 from worker import build_worker
 from workflows.ids import incident_workflow_id
 from workflows.messages import AlertIn, ChangeIn, Status
-
-
-@pytest_asyncio.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    server = Path(sys.executable).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=str(server)
-    )
-    await register_search_attributes(env.client, env.client.namespace)
-    yield env
-    await env.shutdown()
 
 
 async def status_of(engine: AsyncEngine, incident_id: str) -> str | None:
@@ -41,12 +25,16 @@ async def status_of(engine: AsyncEngine, incident_id: str) -> str | None:
 
 
 async def snooze_and_expire(
-    time_env: WorkflowEnvironment, engine: AsyncEngine, tenant: Tenant, before: Status | None
+    time_env: WorkflowEnvironment,
+    engine: AsyncEngine,
+    settings: Settings,
+    tenant: Tenant,
+    before: Status | None,
 ) -> tuple[str, list[str]]:
     queue = f"snooze-{uuid.uuid4().hex[:8]}"
     commands = IncidentCommands(time_env.client, queue)
     key = new_key()
-    async with build_worker(time_env.client, engine, queue):
+    async with build_worker(time_env.client, engine, queue, settings):
         now = await time_env.get_current_time()
         alert = AlertIn(summary="disk full", source="t", severity="error", received_at=now)
         outcome = await commands.trigger(tenant.service_id, key, alert)
@@ -74,16 +62,18 @@ async def snooze_and_expire(
 
 
 async def test_snooze_expires_back_to_open(
-    time_env: WorkflowEnvironment, engine: AsyncEngine, tenant: Tenant
+    time_env: WorkflowEnvironment, engine: AsyncEngine, settings: Settings, tenant: Tenant
 ) -> None:
-    status, actors = await snooze_and_expire(time_env, engine, tenant, None)
+    status, actors = await snooze_and_expire(time_env, engine, settings, tenant, None)
     assert status == "OPEN"
     assert actors[-1] == "timer"
 
 
 async def test_snooze_of_acknowledged_returns_to_acknowledged(
-    time_env: WorkflowEnvironment, engine: AsyncEngine, tenant: Tenant
+    time_env: WorkflowEnvironment, engine: AsyncEngine, settings: Settings, tenant: Tenant
 ) -> None:
-    status, actors = await snooze_and_expire(time_env, engine, tenant, Status.ACKNOWLEDGED)
+    status, actors = await snooze_and_expire(
+        time_env, engine, settings, tenant, Status.ACKNOWLEDGED
+    )
     assert status == "ACKNOWLEDGED"
     assert actors[-1] == "timer"

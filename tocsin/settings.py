@@ -8,7 +8,7 @@ embedded servers instead.
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,30 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
 
     log_level: str = "INFO"
+
+    # Where people open an incident from a notification (links in Slack and email).
+    public_url: str = "http://127.0.0.1:8080"
+
+    # Slack (docs/notifications.md). Without a bot token Slack deliveries are skipped and the
+    # timeline says so; without a signing secret /api/slack/* answers 503.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    # Slack's Web API; tests point it at a local server that speaks the same protocol.
+    slack_api_url: str = "https://slack.com/api/"
+    # P1/P2 incidents get their own channel (created on trigger, archived on resolve).
+    slack_incident_channels: bool = False
+
+    # Email over SMTP; without a host, email deliveries are skipped.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "Tocsin <tocsin@localhost>"
+
+    # Outgoing webhooks are signed with a per-service secret derived from this key, so no
+    # secret is stored in the database (docs/webhooks.md). Without it webhooks are skipped.
+    webhook_signing_key: SecretStr | None = None
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the asyncpg dialect SQLAlchemy needs."""

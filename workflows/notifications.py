@@ -1,0 +1,123 @@
+"""Messages of the notification path: what the workflow asks the senders to deliver.
+
+Like workflows/messages.py these cross the Temporal boundary: add optional fields only.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel
+
+from workflows.messages import IncidentSnapshot, Urgency
+
+
+class Channel(StrEnum):
+    SLACK = "slack"
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class EventType(StrEnum):
+    """Lifecycle events, as webhooks name them (docs/webhooks.md)."""
+
+    TRIGGERED = "incident.triggered"
+    ACKNOWLEDGED = "incident.acknowledged"
+    RESOLVED = "incident.resolved"
+    SNOOZED = "incident.snoozed"
+    REOPENED = "incident.reopened"
+    ESCALATED = "incident.escalated"
+    UPDATED = "incident.updated"  # urgency, priority or assignee changed
+    ANNOTATED = "incident.annotated"  # a note or a status update was added
+
+
+class IncidentEvent(BaseModel):
+    """One thing that happened to an incident, with the incident as it was right after."""
+
+    # The timeline seq of the entry that records it: unique within the incident.
+    seq: int
+    type: EventType
+    at: datetime
+    actor: str
+    message: str
+    incident: IncidentSnapshot
+
+
+class Purpose(StrEnum):
+    PAGE = "page"  # a person, for an escalation step (Slack DM, email, personal webhook)
+    ANNOUNCE = "announce"  # the service's channel: Slack channel message, service webhook
+    UPDATE = "update"  # edit a Slack message posted earlier (``slack_ts``) in place
+    REPLY = "reply"  # a reply in the thread of a Slack message posted earlier
+
+
+class Recipient(BaseModel):
+    user_id: str
+    name: str
+
+
+class Delivery(BaseModel):
+    """One notification. ``key`` is its exactly-once identity: a retried or replayed
+    activity with the same key never sends twice (activities/deliveries.py)."""
+
+    key: str
+    channel: Channel
+    purpose: Purpose
+    # Slack: a channel or user id (or, for a person without a Slack id, their email, which
+    # the Slack sender turns into an id with users.lookupByEmail); email: an address;
+    # webhook: a URL.
+    address: str
+    event: IncidentEvent
+    recipient: Recipient | None = None
+    # Escalation step (1-based) and round (0-based) of a page.
+    step: int | None = None
+    round: int | None = None
+    # UPDATE and REPLY: the Slack message they refer to.
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    # The retry policy's maximum attempts: the last attempt records a final failure.
+    max_attempts: int = 1
+
+
+DeliveryStatus = Literal["sent", "failed", "skipped"]
+
+
+class DeliveryResult(BaseModel):
+    key: str
+    status: DeliveryStatus
+    detail: str | None = None
+    # Slack: where the message landed, so later state changes update it in place.
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+
+
+class SlackMessage(BaseModel):
+    """A Slack message the incident posted; edited in place on every state change."""
+
+    channel: str
+    ts: str
+    # True for the service channel's message: resolve replies in its thread.
+    announcement: bool = False
+
+
+class Page(BaseModel):
+    """Who a step notifies, on which channel, at which address."""
+
+    recipient: Recipient
+    channel: Channel
+    address: str
+
+
+class StepTargets(BaseModel):
+    """Input of the recipient lookup: a step's targets, resolved at the time it fires."""
+
+    service_id: str
+    targets: list[dict[str, str]]
+    urgency: Urgency
+    channels: list[Channel] | None = None
+
+
+class ServiceChannels(BaseModel):
+    """Where a service announces its incidents; read fresh for every event."""
+
+    slack_channel: str | None = None
+    webhook_url: str | None = None
