@@ -31,7 +31,7 @@ def build_worker(
     client: Client, engine: AsyncEngine, task_queue: str, settings: Settings
 ) -> Worker:
     projection = ProjectionActivities(engine)
-    deliveries = DeliveryActivities(engine, build_senders(settings))
+    deliveries = DeliveryActivities(engine, build_senders(settings, engine))
     return Worker(
         client,
         task_queue=task_queue,

@@ -1,9 +1,11 @@
 """The channel senders a worker delivers with, built from settings (one per channel)."""
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from activities.deliveries import Sender
 from tocsin.settings import Settings
 from workflows.notifications import Channel
 
 
-def build_senders(settings: Settings) -> dict[Channel, Sender]:
+def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Sender]:
     return {}

@@ -5,7 +5,7 @@ Like workflows/messages.py these cross the Temporal boundary: add optional field
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -41,6 +41,10 @@ class IncidentEvent(BaseModel):
     actor: str
     message: str
     incident: IncidentSnapshot
+    # Context for people reading a notification (the latest alert's, where there is one).
+    service_name: str | None = None
+    source: str | None = None
+    custom_details: dict[str, Any] | None = None
 
 
 class Purpose(StrEnum):
@@ -119,5 +123,6 @@ class StepTargets(BaseModel):
 class ServiceChannels(BaseModel):
     """Where a service announces its incidents; read fresh for every event."""
 
+    service_name: str | None = None
     slack_channel: str | None = None
     webhook_url: str | None = None
