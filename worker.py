@@ -10,11 +10,13 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.deliveries import DeliveryActivities
+from activities.escalation import EscalationActivities
 from activities.projection import ProjectionActivities
 from activities.senders import build_senders
 from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
+from workflows.deliveries import DeliveriesWorkflow
 from workflows.incident import IncidentWorkflow
 
 # The sandbox re-imports non-passthrough modules for every workflow run. Pydantic is
@@ -32,11 +34,18 @@ def build_worker(
 ) -> Worker:
     projection = ProjectionActivities(engine)
     deliveries = DeliveryActivities(engine, build_senders(settings, engine))
+    escalation = EscalationActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[IncidentWorkflow],
-        activities=[projection.project, deliveries.deliver],
+        workflows=[IncidentWorkflow, DeliveriesWorkflow],
+        activities=[
+            projection.project,
+            deliveries.deliver,
+            escalation.load_policy,
+            escalation.find_recipients,
+            escalation.service_channels,
+        ],
         workflow_runner=SANDBOX,
     )
 

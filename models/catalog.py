@@ -36,16 +36,26 @@ async def list_services(
     return (await session.exec(query.order_by(col(Service.created_at), col(Service.id)))).all()
 
 
+CHANGEABLE = (
+    "name",
+    "description",
+    "team_id",
+    "escalation_policy_id",
+    "slack_channel",
+    "webhook_url",
+)
+
+
 async def update_service(
     session: AsyncSession, service: Service, changes: dict[str, str | None]
 ) -> Service:
-    """``changes`` maps name, description, team_id, escalation_policy_id to new values
-    (None clears the optional ones)."""
+    """``changes`` maps name, description, team_id, escalation_policy_id, slack_channel and
+    webhook_url to new values (None clears the optional ones)."""
     if changes.get("team_id") is not None:
         await require_team(session, str(changes["team_id"]))
     if changes.get("escalation_policy_id") is not None:
         await require_policy(session, str(changes["escalation_policy_id"]))
-    for field in ("name", "description", "team_id", "escalation_policy_id"):
+    for field in CHANGEABLE:
         if field in changes:
             setattr(service, field, changes[field])
     session.add(service)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Tenant, make_api_key, make_tenant, new_key, trigger_body
+from tests.paging_helpers import give_policy, make_user
 
 STATES = ["OPEN", "ACKNOWLEDGED", "SNOOZED", "RESOLVED"]
 # (from, to) → allowed; RESOLVED is final, everything else may move anywhere.
@@ -117,8 +118,11 @@ async def test_transition_table(
 
 
 async def test_reopen_restarts_escalation(
-    http: httpx.AsyncClient, tenant: Tenant, rw: dict
+    http: httpx.AsyncClient, engine: AsyncEngine, tenant: Tenant, rw: dict
 ) -> None:
+    # Step 2 is due only after five minutes, so escalation is still ACTIVE after step 1.
+    someone = await make_user(engine)
+    await give_policy(engine, tenant.service_id, [(5, [("user", someone.id)])] * 2)
     incident_id = await open_incident(http, tenant)
     acked = await move(http, rw, incident_id, "acknowledged")  # any case
     assert acked.json()["escalationStatus"] == "COMPLETED"
@@ -265,6 +269,11 @@ async def test_notes_updates_and_timeline(
     timeline = (await http.get(f"/api/incidents/{incident_id}/timeline", headers=rw)).json()[
         "timeline"
     ]
+    # Escalation runs beside the lifecycle, so its entry may come before or after "again".
+    steps = [e for e in timeline if e["kind"] == "escalation"]
+    assert [e["message"] for e in steps] == ["No escalation policy and no team: nobody to notify"]
+    assert steps[0]["seq"] > timeline[1]["seq"]
+    timeline = [e for e in timeline if e["kind"] != "escalation"]
     kinds = [(e["kind"], e["actor"].split(":")[0]) for e in timeline]
     assert kinds == [
         ("alert", "integration"),

@@ -28,20 +28,37 @@ class Policy(BaseModel):
     repeat_count: int = Field(default=0, ge=0)
 
 
+class FiredStep(PolicyStep):
+    """A step as it fired: ``index`` is 0-based within the policy, ``round`` 0-based."""
+
+    index: int
+    round: int
+
+
 class Escalation(BaseModel):
     """Where an incident is in its policy. ``due_at`` None means finished or paused."""
 
     step: int = 0
     round: int = 0
     due_at: datetime | None = None
+    # Counts (re)starts: re-opening an incident runs the policy again from step 1, and the
+    # pages of that run must not be taken for the earlier run's (their keys include it).
+    cycle: int = 0
     # Set while paused (snooze): the time that was left until the next step.
     paused_remaining: timedelta | None = None
     finished: bool = False
 
 
-def begin(now: datetime) -> Escalation:
+def begin(now: datetime, cycle: int = 0) -> Escalation:
     """Step 1 at once (and again from step 1 when an incident is re-opened)."""
-    return Escalation(due_at=now)
+    return Escalation(due_at=now, cycle=cycle)
+
+
+def stop(escalation: Escalation) -> Escalation:
+    """Acknowledged or resolved: nothing more is due."""
+    return escalation.model_copy(
+        update={"finished": True, "due_at": None, "paused_remaining": None}
+    )
 
 
 def next_due(escalation: Escalation) -> datetime | None:
@@ -50,7 +67,7 @@ def next_due(escalation: Escalation) -> datetime | None:
 
 def fire(
     policy: Policy, escalation: Escalation, now: datetime
-) -> tuple[PolicyStep | None, Escalation]:
+) -> tuple[FiredStep | None, Escalation]:
     """The step to notify now and the state after it.
 
     After the last step the whole policy repeats ``repeat_count`` times, then escalation is
@@ -64,13 +81,16 @@ def fire(
         index, round_ = 0, round_ + 1
         if round_ > policy.repeat_count:
             return None, escalation.model_copy(update={"finished": True, "due_at": None})
-    step = policy.steps[index]
+    step = FiredStep(**policy.steps[index].model_dump(), index=index, round=round_)
     following = Escalation(
-        step=index + 1, round=round_, due_at=now + timedelta(minutes=step.delay_minutes)
+        step=index + 1,
+        round=round_,
+        due_at=now + timedelta(minutes=step.delay_minutes),
+        cycle=escalation.cycle,
     )
     if following.step >= len(policy.steps):
         if round_ >= policy.repeat_count:
-            following = Escalation(step=following.step, round=round_, finished=True)
+            following = following.model_copy(update={"finished": True, "due_at": None})
         else:
             following = following.model_copy(update={"step": 0, "round": round_ + 1})
     return step, following
@@ -91,3 +111,14 @@ def resume(escalation: Escalation, now: datetime) -> Escalation:
     return escalation.model_copy(
         update={"due_at": now + escalation.paused_remaining, "paused_remaining": None}
     )
+
+
+class PolicyLookup(BaseModel):
+    """The policy an incident's next step follows, read fresh when the step fires.
+
+    ``source`` "team" is seed 001's fallback (no policy: the service's team, once), "none"
+    means nobody can be paged (no policy, no team, or the service is gone)."""
+
+    source: Literal["policy", "team", "none"]
+    policy: Policy | None = None
+    service_name: str | None = None

@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         Urgency,
     )
+    from workflows.notifications import EventType
+    from workflows.notifier import Notifier, NotifierState
     from workflows.severity import higher_urgency, urgency_for
     from workflows.transitions import InvalidTransition, check_transition
 
@@ -44,12 +46,20 @@ MAX_TIMELINE_PER_PROJECTION = 500
 REMEMBERED_IDEMPOTENCY_KEYS = 1000
 # Patch ids (see docs/architecture.md, "Determinism").
 LOCAL_PROJECTION = "projection-as-local-activity"
+NOTIFICATIONS = "escalation-and-notifications"
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
 TIMER = "timer"
+EVENT_OF_STATUS = {
+    Status.OPEN: EventType.REOPENED,
+    Status.ACKNOWLEDGED: EventType.ACKNOWLEDGED,
+    Status.RESOLVED: EventType.RESOLVED,
+    Status.SNOOZED: EventType.SNOOZED,
+    Status.SUPPRESSED: EventType.UPDATED,
+}
 
 
 def describe(custom_details: dict | None) -> str | None:
@@ -74,9 +84,13 @@ class IncidentWorkflow:
         self._seen_keys: deque[str] = deque(
             start.recent_idempotency_keys, maxlen=REMEMBERED_IDEMPOTENCY_KEYS
         )
+        self._notifier_state = NotifierState.model_validate(start.notifier or {})
+        self._notifier_checked = False
+        self._notifier_: Notifier | None = None
 
     @workflow.run
     async def run(self, start: IncidentStart) -> IncidentSnapshot | None:
+        self._notifier()
         while True:
             snooze_left = self._snooze_left()
             if snooze_left is not None and snooze_left <= timedelta(0):
@@ -84,7 +98,7 @@ class IncidentWorkflow:
                 continue
             try:
                 await workflow.wait_condition(
-                    lambda: self._dirty() or self._resolved() or self._history_is_long(),
+                    lambda: self._dirty() or self._resolved() or self._may_roll_over(),
                     timeout=snooze_left,
                 )
             except TimeoutError:
@@ -97,7 +111,12 @@ class IncidentWorkflow:
             if self._dirty():
                 continue
             if self._resolved():
+                notifier = self._notifier()
+                if notifier is not None:
+                    await notifier.close()
                 return self._incident
+            if not self._may_roll_over():
+                continue
             workflow.continue_as_new(self._carry_over())
 
     # --- events from monitoring -------------------------------------------------------------
@@ -134,7 +153,15 @@ class IncidentWorkflow:
                 self._incident.escalation_status = EscalationStatus.COMPLETED
             self._note_alert(alert, seq)
             message = f"Suppressed by rule {alert.suppressed_by}" if suppressed else "Triggered"
-            self._record(alert.actor, "status", message, {"to": self._incident.status.value})
+            entry = self._record(
+                alert.actor, "status", message, {"to": self._incident.status.value}
+            )
+            notifier = self._notifier()
+            if notifier is not None:
+                notifier.context(alert.source, alert.custom_details)
+                if not suppressed:  # suppressed incidents never escalate nor announce
+                    notifier.event(entry.seq, EventType.TRIGGERED, alert.actor, message)
+                    notifier.begin_escalation()
             return
         # A repeated alert deduplicates into the incident whatever its status; the latest
         # alert's summary and details describe it best.
@@ -146,6 +173,9 @@ class IncidentWorkflow:
         self._set_urgency(higher_urgency(inc.urgency, urgency))
         inc.version += 1
         self._note_alert(alert, seq)
+        notifier = self._notifier()
+        if notifier is not None:
+            notifier.context(alert.source, alert.custom_details)
 
     @workflow.signal(name="open")
     def open_manual(self, request: ManualOpenIn) -> None:
@@ -159,7 +189,11 @@ class IncidentWorkflow:
             status=Status.OPEN,
         )
         self._incident.priority = request.priority
-        self._record(request.actor, "status", "Opened manually", {"to": Status.OPEN.value})
+        entry = self._record(request.actor, "status", "Opened manually", {"to": Status.OPEN.value})
+        notifier = self._notifier()
+        if notifier is not None:
+            notifier.event(entry.seq, EventType.TRIGGERED, request.actor, "Opened manually")
+            notifier.begin_escalation()
 
     # --- actions of people and integrations -------------------------------------------------
 
@@ -198,6 +232,11 @@ class IncidentWorkflow:
         inc.version += 1
         return await self._answer("updated")
 
+    def _announce_field_change(self, entry: TimelineEntry) -> None:
+        notifier = self._notifier()
+        if notifier is not None and self._incident is not None:
+            notifier.event(entry.seq, EventType.UPDATED, entry.actor, entry.message)
+
     @change.validator
     def validate_change(self, request: ChangeIn) -> None:
         if self._incident is None:
@@ -219,6 +258,9 @@ class IncidentWorkflow:
             request.body,
             {"notifySubscribers": request.notify_subscribers} if request.kind == "update" else {},
         )
+        notifier = self._notifier()
+        if notifier is not None:
+            notifier.event(entry.seq, EventType.ANNOTATED, request.actor, request.body)
         self._incident.version += 1
         await self._answer("updated")
         return entry
@@ -231,6 +273,40 @@ class IncidentWorkflow:
     @workflow.query(name="incident")
     def current(self) -> IncidentSnapshot | None:
         return self._incident
+
+    # --- what the notifier needs (workflows/notifier.py Host) -------------------------------
+
+    @property
+    def incident(self) -> IncidentSnapshot | None:
+        return self._incident
+
+    def record(self, actor: str, kind: str, message: str, data: dict) -> TimelineEntry:
+        return self._record(actor, kind, message, data)
+
+    def assign(self, user_id: str, actor: str) -> None:
+        """The first person paged becomes the assignee of an incident that has none."""
+        inc = self._incident
+        if inc is None or inc.assignee_id is not None or inc.status == Status.RESOLVED:
+            return
+        self._change_field("assignee", None, user_id, actor)
+        inc.assignee_id = user_id
+        inc.version += 1
+
+    def escalation_finished(self) -> None:
+        inc = self._incident
+        if inc is not None and inc.escalation_status != EscalationStatus.COMPLETED:
+            inc.escalation_status = EscalationStatus.COMPLETED
+            inc.version += 1
+
+    def _notifier(self) -> Notifier | None:
+        """The notification side, for runs that started on code that has it (the patch
+        keeps histories recorded before it replayable)."""
+        if not self._notifier_checked:
+            self._notifier_checked = True
+            if workflow.patched(NOTIFICATIONS):
+                self._notifier_ = Notifier(self, self._notifier_state)
+                self._notifier_.start()
+        return self._notifier_
 
     # --- state changes ----------------------------------------------------------------------
 
@@ -282,7 +358,17 @@ class IncidentWorkflow:
             inc.resolved_at = now
             inc.escalation_status = EscalationStatus.COMPLETED
         self._set_status(target)
-        self._record(actor, "status", f"{current.value} → {target.value}", data)
+        entry = self._record(actor, "status", f"{current.value} → {target.value}", data)
+        notifier = self._notifier()
+        if notifier is None:
+            return
+        if target in (Status.ACKNOWLEDGED, Status.RESOLVED):
+            notifier.stop_escalation()
+        elif target == Status.SNOOZED:
+            notifier.pause_escalation()
+        elif target == Status.OPEN:
+            notifier.resume_or_restart_escalation()
+        notifier.event(entry.seq, EVENT_OF_STATUS[target], actor, entry.message)
 
     def _expire_snooze(self) -> None:
         inc = self._incident
@@ -296,7 +382,10 @@ class IncidentWorkflow:
         return inc.snoozed_until - workflow.now()
 
     def _change_field(self, name: str, before: object, after: object, actor: str) -> None:
-        self._record(actor, name, f"{name}: {before} → {after}", {"from": before, "to": after})
+        entry = self._record(
+            actor, name, f"{name}: {before} → {after}", {"from": before, "to": after}
+        )
+        self._announce_field_change(entry)
 
     def _note_alert(self, alert: AlertIn, seq: int) -> None:
         assert self._incident is not None
@@ -357,8 +446,12 @@ class IncidentWorkflow:
     def _resolved(self) -> bool:
         return self._incident is not None and self._incident.status == Status.RESOLVED
 
-    def _history_is_long(self) -> bool:
-        return workflow.info().is_continue_as_new_suggested()
+    def _may_roll_over(self) -> bool:
+        """History is long and nothing is under way that a new run could not pick up."""
+        notifier = self._notifier_
+        return workflow.info().is_continue_as_new_suggested() and (
+            notifier is None or notifier.idle()
+        )
 
     async def _project(self) -> None:
         assert self._incident is not None
@@ -395,4 +488,7 @@ class IncidentWorkflow:
             next_timeline_seq=self._next_timeline_seq,
             projected_version=self._projected_version,
             recent_idempotency_keys=list(self._seen_keys),
+            notifier=None
+            if self._notifier_ is None
+            else self._notifier_.carry_over().model_dump(mode="json"),
         )

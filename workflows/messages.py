@@ -140,6 +140,8 @@ class IncidentStart(BaseModel):
     projected_version: int = 0
     recent_idempotency_keys: list[str] = Field(default_factory=list)
     next_timeline_seq: int = 1
+    # workflows/notifier.py NotifierState, kept opaque here (it depends on these messages).
+    notifier: dict[str, Any] | None = None
 
 
 class Projection(BaseModel):

@@ -101,6 +101,8 @@ class SlackMessage(BaseModel):
     ts: str
     # True for the service channel's message: resolve replies in its thread.
     announcement: bool = False
+    # The event it was posted for: it already shows that state.
+    seq: int = 0
 
 
 class Page(BaseModel):

@@ -1,0 +1,68 @@
+"""Lookups the incident workflow makes while escalating (run as local activities: they are
+short reads, and a local activity needs no round trip through the server)."""
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from activities.names import FIND_RECIPIENTS, LOAD_ESCALATION_POLICY, SERVICE_CHANNELS
+from models.db import session_scope
+from models.paging import contacts, expand_targets, service_policy
+from models.service import Service
+from workflows.escalation import Policy, PolicyLookup, PolicyStep, Target
+from workflows.notifications import Channel, Page, Recipient, ServiceChannels, StepTargets
+
+
+class EscalationActivities:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @activity.defn(name=LOAD_ESCALATION_POLICY)
+    async def load_policy(self, service_id: str) -> PolicyLookup:
+        async with session_scope(self._engine) as session:
+            found = await service_policy(session, service_id)
+        if found is None or found.service.deleted_at is not None:
+            return PolicyLookup(source="none")
+        name = found.service.name
+        if found.policy is not None:
+            steps = [
+                PolicyStep(
+                    delay_minutes=s.delay_minutes,
+                    targets=[Target.model_validate(t) for t in s.targets],
+                    channels=s.channels,
+                )
+                for s in found.steps
+            ]
+            policy = Policy(id=found.policy.id, steps=steps, repeat_count=found.policy.repeat_count)
+            return PolicyLookup(source="policy", policy=policy, service_name=name)
+        if found.service.team_id is not None:
+            team = Target(type="team", id=found.service.team_id)
+            once = Policy(id=f"team:{team.id}", steps=[PolicyStep(delay_minutes=0, targets=[team])])
+            return PolicyLookup(source="team", policy=once, service_name=name)
+        return PolicyLookup(source="none", service_name=name)
+
+    @activity.defn(name=FIND_RECIPIENTS)
+    async def find_recipients(self, step: StepTargets) -> list[Page]:
+        channels = None if step.channels is None else [c.value for c in step.channels]
+        async with session_scope(self._engine) as session:
+            users = await expand_targets(session, step.targets)
+            found = await contacts(session, users, step.urgency.value, channels)
+        return [
+            Page(
+                recipient=Recipient(user_id=c.user.id, name=c.user.name),
+                channel=Channel(c.channel),
+                address=c.address,
+            )
+            for c in found
+        ]
+
+    @activity.defn(name=SERVICE_CHANNELS)
+    async def service_channels(self, service_id: str) -> ServiceChannels:
+        async with session_scope(self._engine) as session:
+            service = await session.get(Service, service_id)
+        if service is None or service.deleted_at is not None:
+            return ServiceChannels()
+        return ServiceChannels(
+            service_name=service.name,
+            slack_channel=service.slack_channel,
+            webhook_url=service.webhook_url,
+        )
