@@ -35,6 +35,8 @@ async def create_service(
     *,
     team_id: str | None = None,
     escalation_policy_id: str | None = None,
+    slack_channel: str | None = None,
+    webhook_url: str | None = None,
 ) -> Service:
     if team_id is not None:
         await require_team(session, team_id)
@@ -46,6 +48,8 @@ async def create_service(
         description=description,
         team_id=team_id,
         escalation_policy_id=escalation_policy_id,
+        slack_channel=slack_channel,
+        webhook_url=webhook_url,
     )
     session.add(service)
     await flush_service(session)

@@ -92,11 +92,26 @@ class TeamList(CamelModel):
 # --- services and integrations ----------------------------------------------------------
 
 
+SLACK_CHANNEL = Field(
+    default=None,
+    pattern=r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{2,20})$",
+    description="a Slack channel id (C…) or #name where incidents are announced",
+)
+WEBHOOK_URL = Field(
+    default=None,
+    max_length=2048,
+    pattern=r"^https?://[^\s]+$",
+    description="receives a signed JSON POST on every lifecycle event (docs/webhooks.md)",
+)
+
+
 class ServiceCreate(CamelModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     team_id: str | None = None
     escalation_policy_id: str | None = Field(default=None, max_length=40)
+    slack_channel: str | None = SLACK_CHANNEL
+    webhook_url: str | None = WEBHOOK_URL
 
 
 class ServicePatch(CamelModel):
@@ -104,6 +119,8 @@ class ServicePatch(CamelModel):
     description: str | None = None
     team_id: str | None = Field(default=None, description="null: no team")
     escalation_policy_id: str | None = Field(default=None, max_length=40)
+    slack_channel: str | None = SLACK_CHANNEL
+    webhook_url: str | None = WEBHOOK_URL
 
     _not_null = field_validator("name")(_not_null)
 
@@ -114,6 +131,8 @@ class ServiceOut(CamelModel):
     description: str | None
     team_id: str | None
     escalation_policy_id: str | None
+    slack_channel: str | None
+    webhook_url: str | None
     created_at: datetime
 
 
@@ -257,3 +276,48 @@ class EscalationPolicyOut(CamelModel):
 
 class EscalationPolicyList(CamelModel):
     escalation_policies: list[EscalationPolicyOut]
+
+
+# --- contact methods and notification rules ---------------------------------------------
+
+ContactType = Literal["slack", "email", "webhook"]
+Channel = Literal["slack", "email", "webhook"]
+
+
+class ContactMethodCreate(CamelModel):
+    type: ContactType
+    address: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="a Slack user id (U…/W…), an email address or an http(s) URL",
+    )
+    label: str | None = Field(default=None, max_length=200)
+
+
+class ContactMethodOut(CamelModel):
+    id: str
+    user_id: str
+    type: str
+    address: str
+    label: str | None
+    created_at: datetime
+
+
+class ContactMethodList(CamelModel):
+    contact_methods: list[ContactMethodOut]
+
+
+class NotificationRuleIn(CamelModel):
+    channels: list[Channel] = Field(
+        min_length=1, max_length=3, description="how the user is reached for this urgency"
+    )
+
+
+class NotificationRuleOut(CamelModel):
+    urgency: Literal["HIGH", "MEDIUM", "LOW"]
+    channels: list[str]
+    default: bool = Field(description="true: no rule set, the default applies")
+
+
+class NotificationRuleList(CamelModel):
+    notification_rules: list[NotificationRuleOut]

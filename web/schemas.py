@@ -208,3 +208,32 @@ class PriorityOut(CamelModel):
 
 class PriorityList(CamelModel):
     priorities: list[PriorityOut]
+
+
+class DeliveryAttemptOut(CamelModel):
+    attempt: int
+    at: datetime
+    ok: bool
+    detail: str | None
+    data: dict[str, Any]
+
+
+class DeliveryOut(CamelModel):
+    key: str = Field(description="the delivery's exactly-once identity")
+    channel: str
+    purpose: str = Field(description="page, announce, update or reply")
+    event_type: str
+    address: str
+    user_id: str | None
+    step: int | None
+    round: int | None
+    status: str = Field(description="sending, sent, failed or skipped")
+    detail: str | None
+    external_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    attempts: list[DeliveryAttemptOut]
+
+
+class DeliveryList(CamelModel):
+    notifications: list[DeliveryOut]

@@ -82,6 +82,8 @@ async def post_route() -> tuple[dict[str, Any], int]:
                 body.description,
                 team_id=body.team_id,
                 escalation_policy_id=body.escalation_policy_id,
+                slack_channel=body.slack_channel,
+                webhook_url=body.webhook_url,
             )
     return service_out(service), 201
 
@@ -102,8 +104,8 @@ async def get_route(service_id: str) -> dict[str, Any]:
 @document_response(ServiceOut, 200)
 @error_responses(400, 401, 403, 404)
 async def patch_route(service_id: str) -> dict[str, Any]:
-    """Change a service; ``null`` clears description, teamId or escalationPolicyId
-    (scope services:write)."""
+    """Change a service; ``null`` clears description, teamId, escalationPolicyId,
+    slackChannel or webhookUrl (scope services:write)."""
     principal = await api_principal("services:write")
     await accessible_service(principal, service_id)
     body = await parse_body(ServicePatch)
