@@ -3,9 +3,12 @@
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.deliveries import Sender
+from activities.email import EmailSender
+from activities.webhook import WebhookSender
 from tocsin.settings import Settings
 from workflows.notifications import Channel
 
 
 def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Sender]:
-    return {}
+    senders: list[Sender] = [WebhookSender(settings), EmailSender(settings)]
+    return {sender.channel: sender for sender in senders}
