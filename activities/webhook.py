@@ -47,7 +47,8 @@ class WebhookSender:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DeliveryFailed(f"not an http(s) URL: {url[:200]}", retryable=False)
-        assert self._signing_key is not None  # deliver() checks unavailable() first
+        if not self._signing_key:  # deliver() asks unavailable() first; never sign with ""
+            raise DeliveryFailed(self.unavailable() or "no signing key", retryable=False)
         body = webhook_body(delivery, self._public_url)
         secret = signing.derive_secret(self._signing_key, owner(delivery))
         headers = {
