@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -9,15 +10,16 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.deliveries import DeliveryActivities
+from activities.deliveries import DeliveryActivities, Sender
 from activities.escalation import EscalationActivities
 from activities.projection import ProjectionActivities
-from activities.senders import build_senders
+from activities.senders import build_senders, close_senders
 from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
 from workflows.deliveries import DeliveriesWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.notifications import Channel
 
 # The sandbox re-imports non-passthrough modules for every workflow run. Pydantic is
 # deterministic and heavy to import, so it is shared (our own pure modules are passed through
@@ -30,10 +32,17 @@ SANDBOX = SandboxedWorkflowRunner(
 
 
 def build_worker(
-    client: Client, engine: AsyncEngine, task_queue: str, settings: Settings
+    client: Client,
+    engine: AsyncEngine,
+    task_queue: str,
+    settings: Settings,
+    senders: Mapping[Channel, Sender] | None = None,
 ) -> Worker:
+    """``senders`` defaults to those the settings build; pass them to close them after."""
     projection = ProjectionActivities(engine)
-    deliveries = DeliveryActivities(engine, build_senders(settings, engine))
+    if senders is None:
+        senders = build_senders(settings, engine)
+    deliveries = DeliveryActivities(engine, senders)
     escalation = EscalationActivities(engine)
     return Worker(
         client,
@@ -59,11 +68,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     except RPCError as err:  # e.g. no operator permission: registered out of band instead
         log.warning("could not register search attributes: %s", err)
     engine = create_engine(settings)
+    senders = build_senders(settings, engine)
     try:
-        async with build_worker(client, engine, settings.task_queue, settings):
+        async with build_worker(client, engine, settings.task_queue, settings, senders):
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
     finally:
+        await close_senders(senders)
         await engine.dispose()
 
 

@@ -1,11 +1,24 @@
 """The channel senders a worker delivers with, built from settings (one per channel)."""
 
+from collections.abc import Mapping
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.deliveries import Sender
+from activities.email import EmailSender
+from activities.webhook import WebhookSender
 from tocsin.settings import Settings
 from workflows.notifications import Channel
 
 
 def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Sender]:
-    return {}
+    senders: list[Sender] = [WebhookSender(settings), EmailSender(settings)]
+    return {sender.channel: sender for sender in senders}
+
+
+async def close_senders(senders: Mapping[Channel, Sender]) -> None:
+    """Release what senders hold open (the webhook sender's connection pool)."""
+    for sender in senders.values():
+        close = getattr(sender, "close", None)
+        if close is not None:
+            await close()

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -32,6 +33,11 @@ from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
 from web.app import create_app
 from worker import build_worker
+
+if TYPE_CHECKING:
+    from tests.fakes.mail_fixtures import MailServer
+
+pytest_plugins = ["tests.fakes.mail_fixtures", "tests.fakes.webhook_receiver"]
 
 # Small enough that a test with a few dozen events exercises continue-as-new.
 SUGGEST_CONTINUE_AS_NEW_AFTER = 60
@@ -103,12 +109,16 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, temporal_address: str) -> Settings:
+def settings(database_url: str, temporal_address: str, smtp_server: "MailServer") -> Settings:
     return Settings(
         database_url=database_url,
         temporal_address=temporal_address,
         task_queue=f"tocsin-test-{uuid.uuid4().hex[:8]}",
         port=free_port(),
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        smtp_starttls=False,
+        webhook_signing_key="test-webhook-signing-key",
     )
 
 

@@ -104,7 +104,8 @@ def stop(proc: subprocess.Popen) -> int:
 def test_up_runs_the_embedded_stack_and_keeps_state(tmp_path: Path) -> None:
     """`tocsin up` with only settings: embedded PostgreSQL and Temporal, worker, API."""
     ports = {k: str(free_port()) for k in ("PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT")}
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    unset = ("DATABASE_URL", "TEMPORAL_ADDRESS", "TOCSIN_WEBHOOK_SIGNING_KEY")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env |= {f"TOCSIN_{k}": v for k, v in ports.items()} | {"TOCSIN_DATA_DIR": str(tmp_path)}
     url = f"http://127.0.0.1:{ports['PORT']}"
 
@@ -128,11 +129,23 @@ def test_up_runs_the_embedded_stack_and_keeps_state(tmp_path: Path) -> None:
         incident_id = sent.json()["incident_key"]
         ui = httpx.get(f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}/", timeout=10)
         assert ui.status_code == 200
+        admin = tocsin(
+            "apikey", "create", "--name", "a", "--admin", env=env | {"DATABASE_URL": pg_uri}
+        )
+        secret = httpx.get(
+            f"{url}/api/services/{service['id']}/webhook-secret",
+            headers={"Authorization": f"Bearer {admin['key']}"},
+            timeout=10,
+        )
+        assert secret.status_code == 200, "webhooks are signed out of the box"
     finally:
         assert stop(proc) == 0
     output = proc.stdout.read() if proc.stdout else ""
     assert url in output and f"127.0.0.1:{ports['TEMPORAL_UI_PORT']}" in output
     assert (tmp_path / "temporal.db").exists()
+    key_file = tmp_path / "webhook-signing-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    signing_key = key_file.read_text()
 
     proc = subprocess.Popen([*TOCSIN, "up"], env=env, stdout=subprocess.DEVNULL, text=True)
     try:
@@ -144,6 +157,7 @@ def test_up_runs_the_embedded_stack_and_keeps_state(tmp_path: Path) -> None:
         assert dedup.json()["result"]["action"] == "deduplicated", "and so does the workflow"
     finally:
         assert stop(proc) == 0
+    assert key_file.read_text() == signing_key, "the signing key is made once"
 
 
 def compose_command() -> list[str] | None:

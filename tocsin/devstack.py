@@ -6,6 +6,7 @@ Ctrl-C (or SIGTERM) stops everything; data stays in ``TOCSIN_DATA_DIR`` for the 
 """
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from tocsin.settings import Settings
 from tocsin.temporal import dev_server_search_attribute_args
 
 STARTUP_TIMEOUT_SECONDS = 60.0
+WEBHOOK_SIGNING_KEY_FILE = "webhook-signing-key"
 
 
 def temporal_cli() -> str:
@@ -71,6 +73,22 @@ def start_temporal_dev_server(
     return proc
 
 
+def dev_webhook_signing_key(data_dir: Path) -> str:
+    """The dev stack's webhook signing key: made once, kept beside its data (mode 0600), so
+    the secrets receivers were given stay valid across restarts."""
+    path = data_dir / WEBHOOK_SIGNING_KEY_FILE
+    if path.exists() and (kept := path.read_text().strip()):
+        return kept
+    key = secrets.token_hex(32)
+    partial = path.with_name(path.name + ".tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when a stale partial file was left with other modes
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    os.replace(partial, path)  # never a half-written key, even if we are killed mid-write
+    return key
+
+
 def run_stack(settings: Settings) -> int:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -100,6 +118,9 @@ def run_stack(settings: Settings) -> int:
                 )
             )
             env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{settings.temporal_port}"
+
+        if settings.webhook_signing_key is None:
+            env["TOCSIN_WEBHOOK_SIGNING_KEY"] = dev_webhook_signing_key(data_dir)
 
         upgrade(database_url)
         tocsin = [sys.executable, "-m", "tocsin.cli"]

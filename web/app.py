@@ -21,6 +21,7 @@ from web import (
     suppression,
     teams,
     users,
+    webhooks,
 )
 from web.commands import IncidentCommands
 from web.errors import ApiError, register_error_handlers
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         escalation_policies,
         api_keys,
         suppression,
+        webhooks,
     ):
         app.register_blueprint(module.blueprint)
 
