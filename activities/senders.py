@@ -3,9 +3,10 @@
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.deliveries import Sender
+from activities.slack import SlackSender
 from tocsin.settings import Settings
 from workflows.notifications import Channel
 
 
 def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Sender]:
-    return {}
+    return {Channel.SLACK: SlackSender(settings)}

@@ -27,11 +27,14 @@ from temporalio.testing import WorkflowEnvironment
 from models.db import create_engine, session_scope
 from models.migrate import upgrade
 from models.provisioning import create_api_key, create_integration, create_service
+from tests.fakes.slack_api import TEST_BOT_TOKEN, TEST_SIGNING_SECRET, FakeSlack
 from tocsin.devstack import start_temporal_dev_server
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
 from web.app import create_app
 from worker import build_worker
+
+pytest_plugins = ["tests.fakes.slack_fixtures"]
 
 # Small enough that a test with a few dozen events exercises continue-as-new.
 SUGGEST_CONTINUE_AS_NEW_AFTER = 60
@@ -103,12 +106,15 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, temporal_address: str) -> Settings:
+def settings(database_url: str, temporal_address: str, slack_api: FakeSlack) -> Settings:
     return Settings(
         database_url=database_url,
         temporal_address=temporal_address,
         task_queue=f"tocsin-test-{uuid.uuid4().hex[:8]}",
         port=free_port(),
+        slack_bot_token=TEST_BOT_TOKEN,
+        slack_signing_secret=TEST_SIGNING_SECRET,
+        slack_api_url=slack_api.api_url,
     )
 
 
