@@ -12,6 +12,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.deliveries import DeliveryActivities
 from activities.projection import ProjectionActivities
 from activities.senders import build_senders
+from activities.slack_rooms import SlackRoomActivities
 from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
@@ -32,11 +33,12 @@ def build_worker(
 ) -> Worker:
     projection = ProjectionActivities(engine)
     deliveries = DeliveryActivities(engine, build_senders(settings, engine))
+    rooms = SlackRoomActivities(settings)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[IncidentWorkflow],
-        activities=[projection.project, deliveries.deliver],
+        activities=[projection.project, deliveries.deliver, rooms.open_room, rooms.close_room],
         workflow_runner=SANDBOX,
     )
 
