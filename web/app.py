@@ -16,6 +16,7 @@ from web import (
     priorities,
     service_integrations,
     services,
+    slack,
     suppression,
     teams,
     users,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         escalation_policies,
         api_keys,
         suppression,
+        slack,
     ):
         app.register_blueprint(module.blueprint)
 

@@ -187,8 +187,12 @@ class FakeSlack:
         if (event := self._holds.pop(method, None)) is not None:
             event.set()
 
-    def delay(self, method: str, seconds: float) -> None:
-        self._delays[method] = seconds
+    def delay(self, method: str, seconds: float | None) -> None:
+        """Answer ``method`` ``seconds`` late (None: on time again)."""
+        if seconds is None:
+            self._delays.pop(method, None)
+        else:
+            self._delays[method] = seconds
 
     def calls_of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
