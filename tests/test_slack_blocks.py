@@ -1,6 +1,7 @@
-"""The Slack rendering of an incident (pure)."""
+"""The Slack rendering of an incident and the slash command's text (pure)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -17,6 +18,7 @@ from activities.slack_blocks import (
     reply_text,
 )
 from tests.slack_support import incident_event
+from web.slack_parse import CommandError, SlashCommand, parse_command, parse_duration
 from workflows.messages import Status
 
 URL = "https://tocsin.example.com/"
@@ -93,3 +95,34 @@ def test_text_is_escaped_for_slack() -> None:
 def test_reply_says_who_resolved() -> None:
     event = incident_event(Status.RESOLVED, actor="slack:alice", message="Resolved")
     assert reply_text(event) == ":white_check_mark: Resolved by slack:alice: Resolved"
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "target", "argument"),
+    [
+        ("ack inc_1", "acknowledge", "inc_1", ""),
+        ("  Resolve   inc_1 ", "resolve", "inc_1", ""),
+        ("snooze inc_1", "snooze", "inc_1", ""),
+        ("snooze inc_1 2h", "snooze", "inc_1", "2h"),
+        ("note inc_1 rolled back  the deploy", "note", "inc_1", "rolled back  the deploy"),
+        ("who Checkout API", "who", "Checkout API", ""),
+    ],
+)
+def test_slash_command_text(text: str, verb: str, target: str, argument: str) -> None:
+    assert parse_command(text) == SlashCommand(verb, target, argument)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "dance", "ack", "ack inc_1 extra", "note inc_1", "who", "snooze inc_1 8d"]
+)
+def test_bad_slash_command_text(text: str) -> None:
+    with pytest.raises(CommandError):
+        parse_command(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("", 60), ("90", 90), ("30m", 30), ("2h", 120), ("1d", 1440), ("1h30m", 90), ("7d", 10080)],
+)
+def test_snooze_durations(text: str, minutes: int) -> None:
+    assert parse_duration(text) == timedelta(minutes=minutes)

@@ -79,7 +79,7 @@ async def interactions() -> Response:
             continue
         command = SlashCommand(verb, str(action.get("value", "")))
         work = partial(_act, command, str(user.get("id", "")), _username(user))
-        outcome = await _within_budget(work, response_url)
+        outcome = await _within_budget(work, response_url, tell_success=False)
         if outcome is not None and not outcome.done:
             await _tell(response_url, outcome)
     return Response("", 200)
@@ -106,7 +106,7 @@ async def commands() -> dict[str, Any]:
         if command.verb == "who"
         else partial(_act, command, slack_id, username)
     )
-    outcome = await _within_budget(work, form.get("response_url"))
+    outcome = await _within_budget(work, form.get("response_url"), tell_success=True)
     if outcome is None:
         return _reply(Outcome("Working on it… I will tell you here when it is done."))
     return _reply(outcome)
@@ -132,15 +132,16 @@ async def _verified_form() -> dict[str, str]:
 
 
 async def _within_budget(
-    work: Callable[[], Awaitable[Outcome]], response_url: str | None
+    work: Callable[[], Awaitable[Outcome]], response_url: str | None, *, tell_success: bool
 ) -> Outcome | None:
     """The outcome if the work finishes within the budget; else None, and the work goes on
-    and tells its outcome through ``response_url``."""
+    and tells its outcome through ``response_url`` (a success only if ``tell_success``: a
+    button's success shows as the message's own update)."""
     task = asyncio.ensure_future(_safely(work))
     try:
         return await asyncio.wait_for(asyncio.shield(task), BUDGET_SECONDS)
     except TimeoutError:
-        later = asyncio.ensure_future(_tell_when_done(task, response_url))
+        later = asyncio.ensure_future(_tell_when_done(task, response_url, tell_success))
         _background.add(later)
         later.add_done_callback(_background.discard)
         return None
@@ -154,8 +155,12 @@ async def _safely(work: Callable[[], Awaitable[Outcome]]) -> Outcome:
         return Outcome("Something went wrong; the incident may not have changed.", done=False)
 
 
-async def _tell_when_done(task: "asyncio.Future[Outcome]", response_url: str | None) -> None:
-    await _tell(response_url, await task)
+async def _tell_when_done(
+    task: "asyncio.Future[Outcome]", response_url: str | None, tell_success: bool
+) -> None:
+    outcome = await task
+    if tell_success or not outcome.done:
+        await _tell(response_url, outcome)
 
 
 async def _tell(response_url: str | None, outcome: Outcome) -> None:
