@@ -14,6 +14,7 @@ from activities.deliveries import DeliveryActivities, Sender
 from activities.escalation import EscalationActivities
 from activities.projection import ProjectionActivities
 from activities.senders import build_senders, close_senders
+from activities.slack_rooms import SlackRoomActivities
 from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
@@ -44,6 +45,7 @@ def build_worker(
         senders = build_senders(settings, engine)
     deliveries = DeliveryActivities(engine, senders)
     escalation = EscalationActivities(engine)
+    rooms = SlackRoomActivities(settings)
     return Worker(
         client,
         task_queue=task_queue,
@@ -54,6 +56,8 @@ def build_worker(
             escalation.load_policy,
             escalation.find_recipients,
             escalation.service_channels,
+            rooms.open_room,
+            rooms.close_room,
         ],
         workflow_runner=SANDBOX,
     )

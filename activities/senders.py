@@ -6,13 +6,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.deliveries import Sender
 from activities.email import EmailSender
+from activities.slack import SlackSender
 from activities.webhook import WebhookSender
 from tocsin.settings import Settings
 from workflows.notifications import Channel
 
 
 def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Sender]:
-    senders: list[Sender] = [WebhookSender(settings), EmailSender(settings)]
+    senders: list[Sender] = [
+        SlackSender(settings),
+        WebhookSender(settings),
+        EmailSender(settings),
+    ]
     return {sender.channel: sender for sender in senders}
 
 

@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.db import create_engine, session_scope
 from models.migrate import upgrade
 from models.provisioning import create_api_key, create_integration, create_service
+from tests.fakes.slack_api import TEST_BOT_TOKEN, TEST_SIGNING_SECRET, FakeSlack
 from tocsin.devstack import start_temporal_dev_server
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
@@ -37,7 +38,11 @@ from worker import build_worker
 if TYPE_CHECKING:
     from tests.fakes.mail_fixtures import MailServer
 
-pytest_plugins = ["tests.fakes.mail_fixtures", "tests.fakes.webhook_receiver"]
+pytest_plugins = [
+    "tests.fakes.mail_fixtures",
+    "tests.fakes.slack_fixtures",
+    "tests.fakes.webhook_receiver",
+]
 
 # Small enough that a test with a few dozen events exercises continue-as-new.
 SUGGEST_CONTINUE_AS_NEW_AFTER = 60
@@ -109,7 +114,9 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, temporal_address: str, smtp_server: "MailServer") -> Settings:
+def settings(
+    database_url: str, temporal_address: str, smtp_server: "MailServer", slack_api: FakeSlack
+) -> Settings:
     return Settings(
         database_url=database_url,
         temporal_address=temporal_address,
@@ -119,6 +126,9 @@ def settings(database_url: str, temporal_address: str, smtp_server: "MailServer"
         smtp_port=smtp_server.port,
         smtp_starttls=False,
         webhook_signing_key="test-webhook-signing-key",
+        slack_bot_token=TEST_BOT_TOKEN,
+        slack_signing_secret=TEST_SIGNING_SECRET,
+        slack_api_url=slack_api.api_url,
     )
 
 

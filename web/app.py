@@ -18,6 +18,7 @@ from web import (
     priorities,
     service_integrations,
     services,
+    slack,
     suppression,
     teams,
     users,
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         api_keys,
         suppression,
         webhooks,
+        slack,
     ):
         app.register_blueprint(module.blueprint)
 

@@ -128,3 +128,26 @@ class ServiceChannels(BaseModel):
     service_name: str | None = None
     slack_channel: str | None = None
     webhook_url: str | None = None
+
+
+class IncidentRoomIn(BaseModel):
+    """Open a P1/P2 incident's own Slack channel and invite its responders."""
+
+    incident_id: str
+    title: str
+    # Responders' Slack user ids, or their emails (looked up with users.lookupByEmail).
+    responders: list[str] = []
+
+
+class IncidentRoom(BaseModel):
+    """The incident's channel; ``channel`` is None when none was opened (``detail`` says why)."""
+
+    channel: str | None = None
+    name: str | None = None
+    invited: list[str] = []
+    detail: str | None = None
+
+
+class CloseIncidentRoomIn(BaseModel):
+    incident_id: str
+    channel: str

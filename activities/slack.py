@@ -1,0 +1,179 @@
+"""The Slack sender: DMs for pages, the service channel's announcement, edits and replies.
+
+Exactly once (activities/deliveries.py): every message Tocsin posts carries its delivery key
+in Slack message metadata, so a retry after an attempt whose outcome is unknown (the worker
+died after Slack stored the message but before we recorded it) finds the message in the
+conversation's history instead of posting it again. Edits need no such check: writing the
+same blocks twice leaves one message.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from activities.deliveries import DeliveryFailed, Sent
+from activities.slack_blocks import incident_blocks, incident_text, reply_text
+from activities.slack_client import (
+    NOT_CONFIGURED,
+    calling,
+    channel_id,
+    pages,
+    slack_client,
+    user_id_for,
+)
+from tocsin.settings import Settings
+from workflows.notifications import Channel, Delivery, Purpose
+
+log = logging.getLogger("tocsin.slack")
+
+METADATA_EVENT_TYPE = "tocsin_delivery"
+# History is searched from a little before the delivery was claimed: Slack's ts comes from
+# Slack's clock, ours from the worker's.
+CLOCK_MARGIN = timedelta(minutes=2)
+HISTORY_PAGE = 100
+HISTORY_MAX_PAGES = 10
+
+
+def delivery_metadata(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "event_type": METADATA_EVENT_TYPE,
+        "event_payload": {"key": delivery.key, "incident_id": delivery.event.incident.id},
+    }
+
+
+class SlackSender:
+    channel = Channel.SLACK
+
+    def __init__(self, settings: Settings, client: AsyncWebClient | None = None) -> None:
+        self._client = client or slack_client(settings)
+        self._public_url = settings.public_url
+
+    def unavailable(self) -> str | None:
+        return NOT_CONFIGURED if self._client is None else None
+
+    async def send(self, delivery: Delivery) -> Sent:
+        client = self._require()
+        if delivery.purpose == Purpose.UPDATE:
+            return await self._update(client, delivery)
+        if delivery.purpose == Purpose.REPLY:
+            channel, ts = _thread(delivery)
+            return await self._post(
+                client, delivery, channel, text=reply_text(delivery.event), thread_ts=ts
+            )
+        channel = delivery.address
+        if delivery.purpose == Purpose.PAGE:
+            channel = await user_id_for(client, delivery.address)
+        return await self._post(
+            client,
+            delivery,
+            channel,
+            text=incident_text(delivery.event, self._public_url),
+            blocks=incident_blocks(delivery.event, self._public_url),
+        )
+
+    async def find_sent(self, delivery: Delivery, since: datetime) -> Sent | None:
+        client = self._require()
+        oldest = f"{(since - CLOCK_MARGIN).timestamp():.6f}"
+        try:
+            if delivery.purpose == Purpose.UPDATE:
+                return None
+            if delivery.purpose == Purpose.REPLY:
+                channel, ts = _thread(delivery)
+                found = await self._search(
+                    client, "conversations.replies", delivery, channel=channel, ts=ts, oldest=oldest
+                )
+            else:
+                channel = await self._conversation(client, delivery)
+                found = await self._search(
+                    client, "conversations.history", delivery, channel=channel, oldest=oldest
+                )
+        except DeliveryFailed as err:
+            if err.retryable:
+                raise
+            # Cannot look (e.g. the history scope is missing): sending again is the lesser
+            # evil, and a channel that is really gone fails the send just the same.
+            log.warning("cannot check Slack for delivery %s: %s", delivery.key, err.detail)
+            return None
+        if found is None:
+            return None
+        return Sent(slack_channel=channel, slack_ts=found, data={"found": True})
+
+    async def _post(
+        self,
+        client: AsyncWebClient,
+        delivery: Delivery,
+        channel: str,
+        *,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> Sent:
+        with calling("chat.postMessage"):
+            response = await client.chat_postMessage(
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                metadata=delivery_metadata(delivery),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        return _sent(response.data)
+
+    async def _update(self, client: AsyncWebClient, delivery: Delivery) -> Sent:
+        channel, ts = _thread(delivery)
+        with calling("chat.update"):
+            response = await client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=incident_text(delivery.event, self._public_url),
+                blocks=incident_blocks(delivery.event, self._public_url),
+            )
+        return _sent(response.data)
+
+    async def _conversation(self, client: AsyncWebClient, delivery: Delivery) -> str:
+        """Where a PAGE or ANNOUNCE was posted: a person's DM, or the channel's id."""
+        if delivery.purpose != Purpose.PAGE:
+            return await channel_id(client, delivery.address)
+        user = await user_id_for(client, delivery.address)
+        with calling("conversations.open"):
+            response = await client.conversations_open(users=user)
+        return str(response["channel"]["id"])
+
+    async def _search(
+        self, client: AsyncWebClient, method: str, delivery: Delivery, **params: Any
+    ) -> str | None:
+        """The ts of the message carrying this delivery's key, if Slack has it."""
+        async for page in pages(
+            client, method, HISTORY_MAX_PAGES, limit=HISTORY_PAGE, include_all_metadata="true",
+            **params,
+        ):  # fmt: skip
+            for message in page.get("messages", []):
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if (
+                    metadata.get("event_type") == METADATA_EVENT_TYPE
+                    and payload.get("key") == delivery.key
+                ):
+                    return str(message["ts"])
+        return None
+
+    def _require(self) -> AsyncWebClient:
+        if self._client is None:
+            raise DeliveryFailed(NOT_CONFIGURED, retryable=False)
+        return self._client
+
+
+def _thread(delivery: Delivery) -> tuple[str, str]:
+    if not delivery.slack_channel or not delivery.slack_ts:
+        raise DeliveryFailed(
+            f"{delivery.purpose} needs slack_channel and slack_ts", retryable=False
+        )
+    return delivery.slack_channel, delivery.slack_ts
+
+
+def _sent(data: Any) -> Sent:
+    channel, ts = str(data["channel"]), str(data["ts"])
+    return Sent(slack_channel=channel, slack_ts=ts, data={"channel": channel, "ts": ts})
