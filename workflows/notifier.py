@@ -16,7 +16,7 @@ On resolve the deliveries still under way are handed to a ``Deliveries`` child w
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -86,12 +86,14 @@ class Notifier:
         self._changed = 0  # bumped on every escalation change, to wake the escalation loop
         self._paging = False
         self._in_flight: dict[str, Delivery] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        # Pages of a step and webhook deliveries under way.
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- called by the workflow's handlers (synchronous state changes) ----------------------
 
     def start(self) -> None:
-        self._tasks = [
+        self._loops = [
             asyncio.create_task(self._escalate()),
             asyncio.create_task(self._sync_slack()),
             asyncio.create_task(self._send_webhooks()),
@@ -147,6 +149,7 @@ class Notifier:
         return (
             not self._paging
             and not self._in_flight
+            and all(t.done() for t in self._tasks)
             and not self._webhooks
             and (latest is None or latest.seq <= self.state.slack_synced_seq)
         )
@@ -156,7 +159,7 @@ class Notifier:
 
     async def close(self) -> None:
         """The incident is resolved: stop paging, hand what is left to a child workflow."""
-        for task in self._tasks:
+        for task in self._loops + self._tasks:
             task.cancel()
         # Pages for a resolved incident are dropped; announcements and updates are not.
         leftover = [d for d in self._in_flight.values() if d.purpose != Purpose.PAGE]
@@ -293,16 +296,22 @@ class Notifier:
             )
             for page in pages
         ]
-        results = await asyncio.gather(*(self._deliver(d) for d in deliveries))
-        assignee = None
-        for delivery, result in zip(deliveries, results, strict=True):
-            self._note_result(delivery, result)
-            if result.status == "sent" and assignee is None and delivery.recipient:
-                assignee = delivery.recipient.user_id
-        if assignee is not None:
-            self._host.assign(assignee, ESCALATION_ACTOR)
         if following.finished:
             self._host.escalation_finished()
+        # The step's deliveries go on beside the escalation: a channel that retries for
+        # minutes never makes the next step late.
+        self._spawn(self._page(deliveries))
+
+    async def _page(self, deliveries: list[Delivery]) -> None:
+        """Each result is recorded when it comes; the first person reached is assigned."""
+
+        async def one(delivery: Delivery) -> None:
+            result = await self._deliver(delivery)
+            self._note_result(delivery, result)
+            if result.status == "sent" and delivery.recipient is not None:
+                self._host.assign(delivery.recipient.user_id, ESCALATION_ACTOR)
+
+        await asyncio.gather(*(one(d) for d in deliveries))
 
     # --- Slack ------------------------------------------------------------------------------
 
@@ -426,8 +435,7 @@ class Notifier:
             delivery = self._webhook(event, channels)
             self._webhooks.popleft()
             if delivery is not None:
-                self._tasks = [t for t in self._tasks if not t.done()]
-                self._tasks.append(asyncio.create_task(self._webhook_delivery(delivery)))
+                self._spawn(self._webhook_delivery(delivery))
 
     async def _webhook_delivery(self, delivery: Delivery) -> None:
         self._note_result(delivery, await self._deliver(delivery))
@@ -442,6 +450,10 @@ class Notifier:
         return self._delivery(key, Channel.WEBHOOK, Purpose.ANNOUNCE, channels.webhook_url, event)
 
     # --- plumbing ---------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(work))
 
     async def _channels(self) -> ServiceChannels:
         incident = self._host.incident

@@ -1,0 +1,175 @@
+"""The whole notification path on the real stack (API, dev server, worker): a trigger pages
+by Slack DM and email, announces in the service's channel and its webhook; acknowledge
+updates every Slack message in place; resolve replies in the thread."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models import Incident
+from models.db import session_scope
+from tests.conftest import Tenant, new_key, trigger_body
+from tests.fakes.mail_fixtures import MailServer
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.paging_helpers import give_policy, make_user, set_service
+from tocsin.webhook_signing import derive_secret, service_owner, verify
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 15) -> Any:
+    for _ in range(int(seconds / 0.05)):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def button_ids(message: dict[str, Any]) -> list[str]:
+    return [
+        element["action_id"]
+        for block in message.get("blocks", [])
+        if block.get("type") == "actions"
+        for element in block["elements"]
+    ]
+
+
+async def test_trigger_ack_resolve_notify_everywhere_once(
+    http: httpx.AsyncClient,
+    engine: AsyncEngine,
+    tenant: Tenant,
+    slack_api: FakeSlack,
+    smtp_server: MailServer,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    channel = slack_api.add_channel(new_key("ops"))
+    slack_user = slack_api.add_user("Ada")
+    ada = await make_user(engine, "ada", slack=slack_user["id"], rules={"HIGH": ["slack", "email"]})
+    hook = webhook_receiver.endpoint(200)
+    await set_service(engine, tenant.service_id, slack_channel=channel, webhook_url=hook)
+    await give_policy(engine, tenant.service_id, [(30, [("user", ada.id)])])
+
+    key = new_key()
+    body = trigger_body(key, "Disk full")
+    accepted = await http.post("/api/events", json=body, headers=tenant.token)
+    incident_id = accepted.json()["incident_key"]
+    dm = slack_api.im_channel(slack_user["id"])
+
+    async def posted() -> bool:
+        return bool(slack_api.messages(channel)) and bool(slack_api.messages(dm))
+
+    await eventually(posted, "channel message and DM")
+    announcement = slack_api.messages(channel)[0]
+    assert "Disk full" in json.dumps(announcement["blocks"])
+    assert button_ids(announcement) == [
+        "tocsin.acknowledge", "tocsin.resolve", "tocsin.snooze", "tocsin.assign",
+    ]  # fmt: skip
+    assert await eventually(lambda: _async(smtp_server.to(ada.email)), "email to Ada")
+
+    async def assigned() -> bool:
+        async with session_scope(engine) as session:
+            row = await session.get(Incident, incident_id)
+        return row is not None and row.assignee_id == ada.id
+
+    await eventually(assigned, "the first person paged becomes the assignee")
+
+    ack = await http.post(
+        "/api/events", json={"event_action": "acknowledge", "dedup_key": key}, headers=tenant.token
+    )
+    assert ack.status_code == 202
+
+    async def updated_in_place() -> bool:
+        shown = [slack_api.messages(channel)[0], slack_api.messages(dm)[0]]
+        return all("ACKNOWLEDGED" in json.dumps(m["blocks"]).upper() for m in shown) and all(
+            "tocsin.acknowledge" not in button_ids(m) for m in shown
+        )
+
+    await eventually(updated_in_place, "both messages show the acknowledgement")
+    assert len(slack_api.messages(channel)) == 1  # edited, not posted again
+
+    await http.post(
+        "/api/events", json={"event_action": "resolve", "dedup_key": key}, headers=tenant.token
+    )
+
+    async def replied() -> bool:
+        replies = [
+            c
+            for c in slack_api.calls_of("chat.postMessage")
+            if c.params.get("thread_ts") == announcement["ts"]
+        ]
+        return bool(replies)
+
+    await eventually(replied, "a thread reply on resolve")
+    await eventually(
+        lambda: _async(button_ids(slack_api.messages(channel)[0]) == []), "no buttons once resolved"
+    )
+
+    async def all_hooks() -> list[str]:
+        events = [h.headers["X-Tocsin-Event"] for h in webhook_receiver.received(hook)]
+        return events if "incident.resolved" in events else []
+
+    events = await eventually(all_hooks, "webhooks up to resolve")
+    assert events[0] == "incident.triggered"
+    assert {"incident.escalated", "incident.acknowledged"} <= set(events)
+    assert len(events) == len(set(events))  # each lifecycle event once
+    secret = derive_secret("test-webhook-signing-key", service_owner(tenant.service_id))
+    for received in webhook_receiver.received(hook):
+        assert verify(secret, received.body, received.headers["X-Tocsin-Signature"])
+    # Exactly one page per channel, however many times the workflow ran its tasks.
+    posts = slack_api.calls_of("chat.postMessage")
+    dms = [c for c in posts if c.params.get("channel") in (slack_user["id"], dm)]
+    assert len(dms) == 1
+    assert len(smtp_server.to(ada.email)) == 1
+    timeline = (
+        await http.get(f"/api/incidents/{incident_id}/timeline", headers=tenant.bearer)
+    ).json()["timeline"]
+    kinds = [e["kind"] for e in timeline]
+    assert "escalation" in kinds
+    pages = [e for e in timeline if e["kind"] == "notification" and e["data"]["purpose"] == "page"]
+    assert sorted(e["data"]["channel"] for e in pages) == ["email", "slack"]
+    assert all(e["data"]["status"] == "sent" for e in pages)
+
+
+async def test_failed_and_slow_deliveries_never_hold_escalation_back(
+    http: httpx.AsyncClient,
+    engine: AsyncEngine,
+    tenant: Tenant,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    # Wendy's webhook answers 410 (a final failure), Walt's refuses connections (retried for
+    # minutes); step 2 still fires at once, and the failure is on the timeline.
+    wendy = await make_user(engine, "wendy", webhook=webhook_receiver.endpoint(410))
+    walt = await make_user(engine, "walt", webhook="http://127.0.0.1:9/refused")
+    otto = await make_user(engine, "otto")
+    await give_policy(
+        engine,
+        tenant.service_id,
+        [(0, [("user", wendy.id), ("user", walt.id)]), (0, [("user", otto.id)])],
+        channels=["webhook"],
+    )
+    accepted = await http.post("/api/events", json=trigger_body(new_key()), headers=tenant.token)
+    url = f"/api/incidents/{accepted.json()['incident_key']}/timeline"
+
+    async def settled() -> list[dict]:
+        timeline = (await http.get(url, headers=tenant.bearer)).json()["timeline"]
+        steps = [e for e in timeline if e["kind"] == "escalation"]
+        failed = [e for e in timeline if e["kind"] == "notification"]
+        return timeline if len(steps) == 2 and failed else []
+
+    timeline = await eventually(settled, "both steps fired and wendy's page failed")
+    steps = [e["message"] for e in timeline if e["kind"] == "escalation"]
+    assert "wendy" in steps[0] and "walt" in steps[0]
+    assert steps[1].endswith("nobody to notify")  # otto has no webhook
+    (failed,) = [e for e in timeline if e["kind"] == "notification"]
+    assert failed["data"]["userId"] == wendy.id and failed["data"]["status"] == "failed"
+    assert "410" in failed["message"]
+
+
+def _async(value: Any) -> Awaitable[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
