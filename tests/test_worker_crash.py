@@ -1,0 +1,156 @@
+"""Exactly once across a crash: the worker (a real subprocess) is killed with SIGKILL while
+Slack has a page but the worker has not recorded it, and again mid-delay; after restarts
+every step fired once, and on time (real dev server, real timers)."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+from temporalio.client import Client
+
+from models import Notification
+from models.db import session_scope
+from tests.conftest import Tenant, new_key
+from tests.fakes.slack_api import TEST_BOT_TOKEN, FakeSlack
+from tests.paging_helpers import give_policy, make_user
+from tocsin.settings import Settings
+from web.commands import IncidentCommands
+from web.queries import timeline_entries
+from workflows.messages import AlertIn
+
+STEP_DELAY = timedelta(minutes=1)
+# Timers fire on the server; a restarted worker picks them up within a few seconds.
+ON_TIME = timedelta(seconds=10)
+
+
+@pytest_asyncio.fixture
+async def worker_process(
+    settings: Settings, slack_api: FakeSlack
+) -> AsyncIterator[tuple[str, Callable[[], subprocess.Popen]]]:
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "TEMPORAL_ADDRESS": settings.temporal_address or "",
+        "TOCSIN_TASK_QUEUE": queue,
+        "TOCSIN_SLACK_BOT_TOKEN": TEST_BOT_TOKEN,
+        "TOCSIN_SLACK_API_URL": slack_api.api_url,
+    }
+    started: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tocsin.cli", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(proc)
+        return proc
+
+    yield queue, start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def kill(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
+    client: Client,
+    engine: AsyncEngine,
+    tenant: Tenant,
+    slack_api: FakeSlack,
+    worker_process: tuple[str, Callable[[], subprocess.Popen]],
+) -> None:
+    queue, start = worker_process
+    first = slack_api.add_user("first")
+    second = slack_api.add_user("second")
+    a = await make_user(engine, "first", slack=first["id"], rules={"HIGH": ["slack"]})
+    b = await make_user(engine, "second", slack=second["id"], rules={"HIGH": ["slack"]})
+    minutes = int(STEP_DELAY.total_seconds() // 60)
+    steps = [(minutes, [("user", a.id)]), (0, [("user", b.id)])]
+    await give_policy(engine, tenant.service_id, steps)
+
+    def dms_to(user: dict) -> list:
+        im = slack_api.im_channel(user["id"])
+        return [
+            c
+            for c in slack_api.calls_of("chat.postMessage")
+            if c.params.get("channel") in (user["id"], im)
+        ]
+
+    slack_api.hold("chat.postMessage")
+    proc = start()
+    commands = IncidentCommands(client, queue)
+    alert = AlertIn(
+        summary="db down", source="t", severity="critical", received_at=datetime.now(UTC)
+    )
+    outcome = await commands.trigger(tenant.service_id, new_key(), alert)
+
+    # Slack has stored the first page; the worker is waiting for Slack's answer: kill it.
+    await wait_for(lambda: len(dms_to(first)) == 1, 30, "the first page reached Slack")
+    kill(proc)
+    slack_api.release("chat.postMessage")
+    proc = start()
+
+    # The activity's attempt times out (15 s) and is retried by the new worker, which finds
+    # the message in the conversation and does not post it again.
+    async def first_recorded() -> bool:
+        async with session_scope(engine) as session:
+            rows = (
+                await session.exec(
+                    select(Notification).where(Notification.incident_id == outcome.incident_id)
+                )
+            ).all()
+        return any(r.user_id == a.id and r.status == "sent" for r in rows)
+
+    for _ in range(600):
+        if await first_recorded():
+            break
+        await asyncio.sleep(0.1)
+    assert await first_recorded()
+    assert len(dms_to(first)) == 1
+
+    # Mid-delay: kill again, restart; the timer lives on the server.
+    kill(proc)
+    await asyncio.sleep(2)
+    proc = start()
+    await wait_for(lambda: len(dms_to(second)) >= 1, 120, "the second step's page")
+    await asyncio.sleep(3)  # nothing else may arrive
+    assert len(dms_to(first)) == 1 and len(dms_to(second)) == 1
+
+    fired = await timeline_entries(engine, outcome.incident_id, kinds=("escalation",))
+    assert len(fired) == 2
+    lateness = fired[1].at - fired[0].at - STEP_DELAY
+    assert timedelta(0) <= lateness < ON_TIME, lateness
+    async with session_scope(engine) as session:
+        rows = (
+            await session.exec(
+                select(Notification).where(Notification.incident_id == outcome.incident_id)
+            )
+        ).all()
+    pages = {r.user_id: r for r in rows if r.purpose == "page"}
+    assert pages[a.id].status == "sent" and pages[a.id].detail == "found after a retry"
+    assert pages[b.id].status == "sent" and pages[b.id].attempts == 1
+    kill(proc)
