@@ -638,11 +638,11 @@ def observations(results: list[Result], cores: int) -> str:
     return "\n".join(textwrap.fill(line, 92, subsequent_indent="  ") for line in lines)
 
 
-def write_docs(section: str) -> None:
-    """Replace only the Events section, so other benchmarks' sections survive a rerun."""
+def write_docs(section: str, heading: str = SECTION) -> None:
+    """Replace only this benchmark's section, so other sections survive a rerun."""
     existing = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     lines = existing.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
     if start is None:
         before, after = existing.rstrip("\n") + "\n\n", ""
     else:
