@@ -14,3 +14,12 @@ def test_events_benchmark_smoke(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert list(tmp_path.glob("events-*.csv"))
+
+
+def test_escalation_benchmark_smoke() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.escalation", "--smoke"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "step_lateness_p99_ms" in result.stdout
