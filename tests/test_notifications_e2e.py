@@ -4,11 +4,14 @@ updates every Slack message in place; resolve replies in the thread."""
 
 import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from models import Incident
 from models.db import session_scope
@@ -17,7 +20,11 @@ from tests.fakes.mail_fixtures import MailServer
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.paging_helpers import give_policy, make_user, set_service
+from tocsin.settings import Settings
 from tocsin.webhook_signing import derive_secret, service_owner, verify
+from web.commands import IncidentCommands
+from worker import build_worker
+from workflows.messages import ChangeIn, ManualOpenIn, Status
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 15) -> Any:
@@ -173,3 +180,38 @@ def _async(value: Any) -> Awaitable[Any]:
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     future.set_result(value)
     return future
+
+
+async def test_p1_incident_gets_its_own_channel_archived_on_resolve(
+    client: Client,
+    engine: AsyncEngine,
+    settings: Settings,
+    tenant: Tenant,
+    slack_api: FakeSlack,
+) -> None:
+    queue = f"rooms-{uuid.uuid4().hex[:8]}"
+    rooms_on = settings.model_copy(update={"slack_incident_channels": True})
+    commands = IncidentCommands(client, queue)
+    async with build_worker(client, engine, queue, rooms_on):
+        request = ManualOpenIn(
+            title="Checkout down", priority="P1", opened_at=datetime.now(UTC), actor="user:x"
+        )
+        outcome = await commands.open_manual(tenant.service_id, request)
+
+        short = outcome.incident_id.removeprefix("inc_")[:8]
+
+        async def room() -> str | None:
+            return next(
+                (c.id for c in slack_api.conversations.values() if f"inc-{short}" in c.name),
+                None,
+            )
+
+        channel_id = await eventually(room, "the incident channel is created")
+        await eventually(lambda: _async(slack_api.messages(channel_id)), "a message in it")
+        async with session_scope(engine) as session:
+            row = await session.get(Incident, outcome.incident_id)
+        assert row is not None
+        await commands.change(row.workflow_id, row.id, ChangeIn(status=Status.RESOLVED))
+        await eventually(
+            lambda: _async(slack_api.conversations[channel_id].archived), "archived on resolve"
+        )

@@ -13,19 +13,29 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.names import DELIVER
+    from activities.names import CLOSE_INCIDENT_ROOM, DELIVER
     from workflows.delivery_plan import BUDGETS
-    from workflows.notifications import Channel, Delivery, DeliveryResult, Purpose
+    from workflows.notifications import Channel, Delivery, DeliveryResult, Handoff, Purpose
 
 
 @workflow.defn(name="Deliveries")
 class DeliveriesWorkflow:
     @workflow.run
-    async def run(self, deliveries: list[Delivery]) -> list[DeliveryResult]:
-        slack = [d for d in deliveries if d.channel == Channel.SLACK]
-        others = [d for d in deliveries if d.channel != Channel.SLACK]
+    async def run(self, handoff: Handoff) -> list[DeliveryResult]:
+        slack = [d for d in handoff.deliveries if d.channel == Channel.SLACK]
+        others = [d for d in handoff.deliveries if d.channel != Channel.SLACK]
         rest = asyncio.gather(*(self._deliver(d) for d in others))
         in_order = await self._slack_in_order(slack)
+        if handoff.close_room is not None:  # archived once its last message shows RESOLVED
+            try:
+                await workflow.execute_activity(
+                    CLOSE_INCIDENT_ROOM,
+                    handoff.close_room,
+                    start_to_close_timeout=BUDGETS[Channel.SLACK].attempt_timeout,
+                    retry_policy=BUDGETS[Channel.SLACK].retry,
+                )
+            except ActivityError:
+                workflow.logger.warning("could not archive %s", handoff.close_room.channel)
         return in_order + list(await rest)
 
     async def _slack_in_order(self, deliveries: list[Delivery]) -> list[DeliveryResult]:

@@ -151,3 +151,10 @@ class IncidentRoom(BaseModel):
 class CloseIncidentRoomIn(BaseModel):
     incident_id: str
     channel: str
+
+
+class Handoff(BaseModel):
+    """What a resolved incident leaves to the Deliveries child workflow."""
+
+    deliveries: list[Delivery] = []
+    close_room: CloseIncidentRoomIn | None = None

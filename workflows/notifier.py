@@ -26,16 +26,26 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.workflow import ParentClosePolicy
 
-from activities.names import DELIVER, FIND_RECIPIENTS, LOAD_ESCALATION_POLICY, SERVICE_CHANNELS
+from activities.names import (
+    DELIVER,
+    FIND_RECIPIENTS,
+    LOAD_ESCALATION_POLICY,
+    OPEN_INCIDENT_ROOM,
+    SERVICE_CHANNELS,
+)
 from workflows.delivery_plan import BUDGETS, event_key, page_key
 from workflows.escalation import Escalation, PolicyLookup, begin, fire, pause, resume, stop
 from workflows.messages import IncidentSnapshot, Status, TimelineEntry
 from workflows.notifications import (
     Channel,
+    CloseIncidentRoomIn,
     Delivery,
     DeliveryResult,
     EventType,
+    Handoff,
     IncidentEvent,
+    IncidentRoom,
+    IncidentRoomIn,
     Page,
     Purpose,
     ServiceChannels,
@@ -47,6 +57,8 @@ ESCALATION_ACTOR = "escalation"
 LOOKUP_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
 )
+# Priorities that get their own Slack channel (when TOCSIN_SLACK_INCIDENT_CHANNELS is on).
+ROOM_PRIORITIES = ("P1", "P2")
 # Bounds the Slack messages kept in sync (one per person paged, plus the channel's).
 MAX_SLACK_MESSAGES = 50
 
@@ -63,6 +75,10 @@ class NotifierState(BaseModel):
     webhook_events: list[IncidentEvent] = Field(default_factory=list)
     source: str | None = None
     custom_details: dict[str, Any] | None = None
+    # Slack addresses pages reached: invited to the incident's own channel.
+    responders: list[str] = Field(default_factory=list)
+    room_tried: bool = False
+    room: str | None = None
 
 
 class Host(Protocol):
@@ -168,7 +184,7 @@ class Notifier:
         pending_webhooks = list(self._webhooks)
         self._webhooks.clear()
         if latest is None or (latest.seq <= self.state.slack_synced_seq and not pending_webhooks):
-            if not leftover:
+            if not leftover and self.state.room is None:
                 return
         channels = await self._channels()
         if latest is not None and latest.seq > self.state.slack_synced_seq:
@@ -179,13 +195,17 @@ class Notifier:
                 # Its ts is known only once it is posted: the child fills it in.
                 leftover.extend(self._announcement_followups(latest))
         leftover.extend(d for e in pending_webhooks if (d := self._webhook(e, channels)))
-        if not leftover:
+        room = self.state.room
+        if not leftover and room is None:
             return
         incident = self._host.incident
         assert incident is not None
+        close_room = (
+            None if room is None else CloseIncidentRoomIn(incident_id=incident.id, channel=room)
+        )
         await workflow.start_child_workflow(
             "Deliveries",
-            leftover,
+            Handoff(deliveries=leftover, close_room=close_room),
             id=f"deliveries/{incident.id}/{workflow.info().run_id}",
             task_queue=workflow.info().task_queue,
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -310,6 +330,11 @@ class Notifier:
             self._note_result(delivery, result)
             if result.status == "sent" and delivery.recipient is not None:
                 self._host.assign(delivery.recipient.user_id, ESCALATION_ACTOR)
+                if (
+                    delivery.channel == Channel.SLACK
+                    and delivery.address not in self.state.responders
+                ):
+                    self.state.responders.append(delivery.address)
 
         await asyncio.gather(*(one(d) for d in deliveries))
 
@@ -327,6 +352,7 @@ class Notifier:
             assert latest is not None
             channels = await self._channels()
             latest = latest.model_copy(update={"service_name": channels.service_name})
+            await self._open_room(latest)
             if channels.slack_channel and not self.state.announced:
                 self.state.announced = True  # posted at most once, even if it fails
                 announce = self._delivery(
@@ -354,6 +380,54 @@ class Notifier:
             if replies:
                 self.state.replied = True
             self.state.slack_synced_seq = latest.seq
+
+    async def _open_room(self, latest: IncidentEvent) -> None:
+        """A P1/P2 incident's own channel, opened once, with the responders paged so far and
+        a message kept in sync like the others; archived after resolve."""
+        incident = latest.incident
+        if (
+            self.state.room_tried
+            or incident.priority not in ROOM_PRIORITIES
+            or incident.status == Status.RESOLVED
+        ):
+            return
+        self.state.room_tried = True
+        request = IncidentRoomIn(
+            incident_id=incident.id, title=incident.title, responders=self.state.responders
+        )
+        try:
+            room: IncidentRoom = await workflow.execute_activity(
+                OPEN_INCIDENT_ROOM,
+                request,
+                result_type=IncidentRoom,
+                start_to_close_timeout=BUDGETS[Channel.SLACK].attempt_timeout,
+                retry_policy=BUDGETS[Channel.SLACK].retry,
+            )
+        except ActivityError as err:
+            self._host.record(
+                "notifier",
+                "notification",
+                f"Incident channel: failed ({err.cause or err})",
+                {"purpose": "room", "status": "failed"},
+            )
+            return
+        if room.channel is None:
+            return  # incident channels are off
+        self.state.room = room.channel
+        self._host.record(
+            "notifier",
+            "notification",
+            f"Incident channel #{room.name} opened",
+            {"purpose": "room", "status": "sent", "channel": room.channel, "invited": room.invited},
+        )
+        post = self._delivery(
+            event_key(incident.id, latest.seq, Channel.SLACK, "room", room.channel),
+            Channel.SLACK,
+            Purpose.ANNOUNCE,
+            room.channel,
+            latest,
+        )
+        self._keep(await self._deliver(post), latest.seq)
 
     def _slack_refresh(self, latest: IncidentEvent) -> list[Delivery]:
         return [
