@@ -23,8 +23,9 @@ from tests.paging_helpers import give_policy, make_user, set_service
 from tocsin.settings import Settings
 from tocsin.webhook_signing import derive_secret, service_owner, verify
 from web.commands import IncidentCommands
+from web.queries import timeline_entries
 from worker import build_worker
-from workflows.messages import ChangeIn, ManualOpenIn, Status
+from workflows.messages import AlertIn, ChangeIn, ManualOpenIn, Status
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 15) -> Any:
@@ -215,3 +216,24 @@ async def test_p1_incident_gets_its_own_channel_archived_on_resolve(
         await eventually(
             lambda: _async(slack_api.conversations[channel_id].archived), "archived on resolve"
         )
+
+
+async def test_unconfigured_channel_is_skipped_and_the_timeline_says_so(
+    client: Client, engine: AsyncEngine, settings: Settings, tenant: Tenant
+) -> None:
+    queue = f"no-smtp-{uuid.uuid4().hex[:8]}"
+    no_email = settings.model_copy(update={"smtp_host": None})
+    person = await make_user(engine, "erin", rules={"HIGH": ["email"]})
+    await give_policy(engine, tenant.service_id, [(5, [("user", person.id)])])
+    commands = IncidentCommands(client, queue)
+    async with build_worker(client, engine, queue, no_email):
+        alert = AlertIn(summary="x", source="t", severity="critical", received_at=datetime.now(UTC))
+        outcome = await commands.trigger(tenant.service_id, new_key(), alert)
+
+        async def skipped() -> list:
+            entries = await timeline_entries(engine, outcome.incident_id, kinds=("notification",))
+            return [e for e in entries if e.data.get("status") == "skipped"]
+
+        (entry,) = await eventually(skipped, "the skipped page on the timeline")
+    assert entry.data["userId"] == person.id and entry.data["channel"] == "email"
+    assert "TOCSIN_SMTP_HOST" in entry.message
