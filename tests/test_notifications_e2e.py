@@ -25,6 +25,7 @@ from tocsin.webhook_signing import derive_secret, service_owner, verify
 from web.commands import IncidentCommands
 from web.queries import timeline_entries
 from worker import build_worker
+from workflows.ids import incident_workflow_id
 from workflows.messages import AlertIn, ChangeIn, ManualOpenIn, Status
 
 
@@ -228,12 +229,17 @@ async def test_unconfigured_channel_is_skipped_and_the_timeline_says_so(
     commands = IncidentCommands(client, queue)
     async with build_worker(client, engine, queue, no_email):
         alert = AlertIn(summary="x", source="t", severity="critical", received_at=datetime.now(UTC))
-        outcome = await commands.trigger(tenant.service_id, new_key(), alert)
+        key = new_key()
+        outcome = await commands.trigger(tenant.service_id, key, alert)
 
         async def skipped() -> list:
             entries = await timeline_entries(engine, outcome.incident_id, kinds=("notification",))
             return [e for e in entries if e.data.get("status") == "skipped"]
 
         (entry,) = await eventually(skipped, "the skipped page on the timeline")
+        # Resolved while its worker runs: an open incident on a queue nobody polls would
+        # leave later tests' updates to it waiting forever.
+        workflow_id = incident_workflow_id(tenant.service_id, key)
+        await commands.change(workflow_id, outcome.incident_id, ChangeIn(status=Status.RESOLVED))
     assert entry.data["userId"] == person.id and entry.data["channel"] == "email"
     assert "TOCSIN_SMTP_HOST" in entry.message

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from temporalio.client import Client
 
-from models import Notification
+from models import Incident, Notification
 from models.db import session_scope
 from tests.conftest import Tenant, new_key
 from tests.fakes.slack_api import TEST_BOT_TOKEN, FakeSlack
@@ -24,7 +24,7 @@ from tests.paging_helpers import give_policy, make_user
 from tocsin.settings import Settings
 from web.commands import IncidentCommands
 from web.queries import timeline_entries
-from workflows.messages import AlertIn
+from workflows.messages import AlertIn, ChangeIn, Status
 
 STEP_DELAY = timedelta(minutes=1)
 # Timers fire on the server; a restarted worker picks them up within a few seconds.
@@ -153,4 +153,9 @@ async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
     pages = {r.user_id: r for r in rows if r.purpose == "page"}
     assert pages[a.id].status == "sent" and pages[a.id].detail == "found after a retry"
     assert pages[b.id].status == "sent" and pages[b.id].attempts == 1
+    # Resolved while a worker polls its queue, so no later test waits on it.
+    async with session_scope(engine) as session:
+        row = await session.get(Incident, outcome.incident_id)
+    assert row is not None
+    await commands.change(row.workflow_id, row.id, ChangeIn(status=Status.RESOLVED))
     kill(proc)
