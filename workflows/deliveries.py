@@ -18,13 +18,31 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notifications import Channel, Delivery, DeliveryResult, Handoff, Purpose
 
 
+async def deliver(delivery: Delivery) -> DeliveryResult:
+    """Send through the deliver activity with the channel's retry budget; a delivery that
+    finally fails is a result, never an exception (workflow code: the incident workflow's
+    notifier and the Deliveries workflow share it)."""
+    budget = BUDGETS[delivery.channel]
+    try:
+        result: DeliveryResult = await workflow.execute_activity(
+            DELIVER,
+            delivery,
+            result_type=DeliveryResult,
+            start_to_close_timeout=budget.attempt_timeout,
+            retry_policy=budget.retry,
+        )
+    except ActivityError as err:
+        return DeliveryResult(key=delivery.key, status="failed", detail=str(err.cause or err))
+    return result
+
+
 @workflow.defn(name="Deliveries")
 class DeliveriesWorkflow:
     @workflow.run
     async def run(self, handoff: Handoff) -> list[DeliveryResult]:
         slack = [d for d in handoff.deliveries if d.channel == Channel.SLACK]
         others = [d for d in handoff.deliveries if d.channel != Channel.SLACK]
-        rest = asyncio.gather(*(self._deliver(d) for d in others))
+        rest = asyncio.gather(*(deliver(d) for d in others))
         in_order = await self._slack_in_order(slack)
         if handoff.close_room is not None:  # archived once its last message shows RESOLVED
             try:
@@ -52,22 +70,8 @@ class DeliveriesWorkflow:
                         "slack_ts": announced.slack_ts,
                     }
                 )
-            result = await self._deliver(delivery)
+            result = await deliver(delivery)
             if delivery.purpose == Purpose.ANNOUNCE:
                 announced = result
             out.append(result)
         return out
-
-    async def _deliver(self, delivery: Delivery) -> DeliveryResult:
-        budget = BUDGETS[delivery.channel]
-        try:
-            result: DeliveryResult = await workflow.execute_activity(
-                DELIVER,
-                delivery,
-                result_type=DeliveryResult,
-                start_to_close_timeout=budget.attempt_timeout,
-                retry_policy=budget.retry,
-            )
-        except ActivityError as err:
-            return DeliveryResult(key=delivery.key, status="failed", detail=str(err.cause or err))
-        return result

@@ -27,12 +27,12 @@ from temporalio.exceptions import ActivityError
 from temporalio.workflow import ParentClosePolicy
 
 from activities.names import (
-    DELIVER,
     FIND_RECIPIENTS,
     LOAD_ESCALATION_POLICY,
     OPEN_INCIDENT_ROOM,
     SERVICE_CHANNELS,
 )
+from workflows.deliveries import deliver
 from workflows.delivery_plan import BUDGETS, event_key, page_key
 from workflows.escalation import Escalation, PolicyLookup, begin, fire, pause, resume, stop
 from workflows.messages import IncidentSnapshot, Status, TimelineEntry
@@ -119,7 +119,7 @@ class Notifier:
         self.state.source = source
         self.state.custom_details = custom_details
 
-    def event(self, seq: int, type_: EventType, actor: str, message: str) -> None:
+    def event(self, seq: int, type_: EventType, actor: str, message: str) -> IncidentEvent:
         incident = self._host.incident
         assert incident is not None
         event = IncidentEvent(
@@ -134,6 +134,7 @@ class Notifier:
         )
         self.state.latest = event
         self._webhooks.append(event)
+        return event
 
     def begin_escalation(self) -> None:
         cycle = 0 if self.state.escalation is None else self.state.escalation.cycle + 1
@@ -181,20 +182,19 @@ class Notifier:
         leftover = [d for d in self._in_flight.values() if d.purpose != Purpose.PAGE]
         self._in_flight.clear()
         latest = self.state.latest
+        unsynced = latest if latest and latest.seq > self.state.slack_synced_seq else None
         pending_webhooks = list(self._webhooks)
         self._webhooks.clear()
-        if latest is None or (latest.seq <= self.state.slack_synced_seq and not pending_webhooks):
-            if not leftover and self.state.room is None:
-                return
-        channels = await self._channels()
-        if latest is not None and latest.seq > self.state.slack_synced_seq:
-            latest = latest.model_copy(update={"service_name": channels.service_name})
-            leftover.extend(self._slack_refresh(latest))
-            leftover.extend(self._slack_reply(latest))
-            if any(d.purpose == Purpose.ANNOUNCE for d in leftover):
-                # Its ts is known only once it is posted: the child fills it in.
-                leftover.extend(self._announcement_followups(latest))
-        leftover.extend(d for e in pending_webhooks if (d := self._webhook(e, channels)))
+        if unsynced is not None or pending_webhooks:
+            channels = await self._channels()
+            if unsynced is not None:
+                unsynced = unsynced.model_copy(update={"service_name": channels.service_name})
+                leftover.extend(self._slack_refresh(unsynced))
+                leftover.extend(self._slack_reply(unsynced))
+                if any(d.purpose == Purpose.ANNOUNCE for d in leftover):
+                    # Its ts is known only once it is posted: the child fills it in.
+                    leftover.extend(self._announcement_followups(unsynced))
+            leftover.extend(d for e in pending_webhooks if (d := self._webhook(e, channels)))
         room = self.state.room
         if not leftover and room is None:
             return
@@ -299,9 +299,7 @@ class Notifier:
                 "recipients": names,
             },
         )
-        self.event(entry.seq, EventType.ESCALATED, ESCALATION_ACTOR, f"Escalated ({label})")
-        event = self.state.latest
-        assert event is not None
+        event = self.event(entry.seq, EventType.ESCALATED, ESCALATION_ACTOR, f"Escalated ({label})")
         event = event.model_copy(update={"service_name": lookup.service_name})
         deliveries = [
             self._delivery(
@@ -561,20 +559,9 @@ class Notifier:
         )
 
     async def _deliver(self, delivery: Delivery) -> DeliveryResult:
-        """Send through the deliver activity; a delivery that finally fails is a result,
-        never an exception, so escalation goes on."""
-        budget = BUDGETS[delivery.channel]
+        """``deliver``, tracked so that leftovers can be handed off on resolve."""
         self._in_flight[delivery.key] = delivery
-        try:
-            result: DeliveryResult = await workflow.execute_activity(
-                DELIVER,
-                delivery,
-                result_type=DeliveryResult,
-                start_to_close_timeout=budget.attempt_timeout,
-                retry_policy=budget.retry,
-            )
-        except ActivityError as err:
-            result = DeliveryResult(key=delivery.key, status="failed", detail=str(err.cause or err))
+        result = await deliver(delivery)
         self._in_flight.pop(delivery.key, None)
         if delivery.purpose == Purpose.PAGE and delivery.channel == Channel.SLACK:
             self._keep(result, delivery.event.seq)
