@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 from sqlmodel import col, select
 
-from bench.events import DOCS, running_stack, write_docs
+from bench.events import DOCS, nearest_rank, running_stack, write_docs
 from models import TimelineEntry
 from models.catalog import update_service
 from models.db import create_engine, session_scope
@@ -48,13 +48,6 @@ from tocsin.keys import new_id
 from tocsin.settings import Settings
 
 SECTION = "## Escalation"
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 async def provision(database_url: str, slack: FakeSlack, delay: int) -> tuple[str, dict[str, str]]:
@@ -157,10 +150,10 @@ async def measure(
     pages = [c for c in posts if c.params.get("channel") in channel_of]
     return {
         "incidents": len(sent),
-        "first_slack_p50_ms": percentile(first, 50) * 1000,
-        "first_slack_p99_ms": percentile(first, 99) * 1000,
-        "step_lateness_p50_ms": percentile(late, 50) * 1000,
-        "step_lateness_p99_ms": percentile(late, 99) * 1000,
+        "first_slack_p50_ms": nearest_rank(first, 0.50) * 1000,
+        "first_slack_p99_ms": nearest_rank(first, 0.99) * 1000,
+        "step_lateness_p50_ms": nearest_rank(late, 0.50) * 1000,
+        "step_lateness_p99_ms": nearest_rank(late, 0.99) * 1000,
         "step_lateness_max_ms": max(late, default=math.nan) * 1000,
         "missing_step2": missing,
         "duplicate_pages": len(pages) - 2 * len(sent),

@@ -265,10 +265,15 @@ class Result:
         return self.ok / self.elapsed if self.elapsed else 0.0
 
     def percentile_ms(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return 1000 * ordered[max(0, math.ceil(q * len(ordered)) - 1)]  # nearest rank
+        return 1000 * nearest_rank(self.latencies, q)
+
+
+def nearest_rank(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0 to 1) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 async def drive(

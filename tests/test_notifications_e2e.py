@@ -3,6 +3,7 @@ by Slack DM and email, announces in the service's channel and its webhook; ackno
 updates every Slack message in place; resolve replies in the thread."""
 
 import asyncio
+import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,9 +30,14 @@ from workflows.ids import incident_workflow_id
 from workflows.messages import AlertIn, ChangeIn, ManualOpenIn, Status
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 15) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any] | Any], what: str, seconds: float = 15
+) -> Any:
+    """The first truthy answer of ``check`` (plain or async) within ``seconds``."""
     for _ in range(int(seconds / 0.05)):
-        found = await check()
+        found = check()
+        if inspect.isawaitable(found):
+            found = await found
         if found:
             return found
         await asyncio.sleep(0.05)
@@ -77,7 +83,7 @@ async def test_trigger_ack_resolve_notify_everywhere_once(
     assert button_ids(announcement) == [
         "tocsin.acknowledge", "tocsin.resolve", "tocsin.snooze", "tocsin.assign",
     ]  # fmt: skip
-    assert await eventually(lambda: _async(smtp_server.to(ada.email)), "email to Ada")
+    assert await eventually(lambda: smtp_server.to(ada.email), "email to Ada")
 
     async def assigned() -> bool:
         async with session_scope(engine) as session:
@@ -114,7 +120,7 @@ async def test_trigger_ack_resolve_notify_everywhere_once(
 
     await eventually(replied, "a thread reply on resolve")
     await eventually(
-        lambda: _async(button_ids(slack_api.messages(channel)[0]) == []), "no buttons once resolved"
+        lambda: button_ids(slack_api.messages(channel)[0]) == [], "no buttons once resolved"
     )
 
     async def all_hooks() -> list[str]:
@@ -178,12 +184,6 @@ async def test_failed_and_slow_deliveries_never_hold_escalation_back(
     assert "410" in failed["message"]
 
 
-def _async(value: Any) -> Awaitable[Any]:
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    future.set_result(value)
-    return future
-
-
 async def test_p1_incident_gets_its_own_channel_archived_on_resolve(
     client: Client,
     engine: AsyncEngine,
@@ -209,13 +209,13 @@ async def test_p1_incident_gets_its_own_channel_archived_on_resolve(
             )
 
         channel_id = await eventually(room, "the incident channel is created")
-        await eventually(lambda: _async(slack_api.messages(channel_id)), "a message in it")
+        await eventually(lambda: slack_api.messages(channel_id), "a message in it")
         async with session_scope(engine) as session:
             row = await session.get(Incident, outcome.incident_id)
         assert row is not None
         await commands.change(row.workflow_id, row.id, ChangeIn(status=Status.RESOLVED))
         await eventually(
-            lambda: _async(slack_api.conversations[channel_id].archived), "archived on resolve"
+            lambda: slack_api.conversations[channel_id].archived, "archived on resolve"
         )
 
 
