@@ -5,6 +5,7 @@ Never import it from workflows/: the workflow sandbox must not see table classes
 """
 
 from models.auth import ApiKey
+from models.change_events import ChangeEvent
 from models.escalation import EscalationPolicy, EscalationStep
 from models.incident import Alert, Incident
 from models.notifications import ContactMethod, Notification, NotificationAttempt, NotificationRule
@@ -16,6 +17,7 @@ from models.user import Team, TeamMember, User
 __all__ = [
     "Alert",
     "ApiKey",
+    "ChangeEvent",
     "ContactMethod",
     "EscalationPolicy",
     "EscalationStep",

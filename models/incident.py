@@ -49,3 +49,8 @@ class Alert(SQLModel, table=True):
     source: str
     severity: str = Field(max_length=16)
     payload: dict[str, Any] = Field(sa_column=jsonb(nullable=False))
+    # What the sender attached besides the payload (PagerDuty Events v2 top-level fields).
+    links: list[dict[str, Any]] = Field(default_factory=list, sa_column=jsonb(nullable=False))
+    images: list[dict[str, Any]] = Field(default_factory=list, sa_column=jsonb(nullable=False))
+    client: str | None = None
+    client_url: str | None = None

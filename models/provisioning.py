@@ -4,6 +4,8 @@ A plaintext key is returned exactly once, from the function that created it; onl
 is stored.
 """
 
+from typing import Any
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.auth import ApiKey
@@ -57,8 +59,15 @@ async def create_service(
 
 
 async def create_integration(
-    session: AsyncSession, service_id: str, name: str
+    session: AsyncSession,
+    service_id: str,
+    name: str,
+    *,
+    type: str = "events",
+    config: dict[str, Any] | None = None,
+    sealed_secret: str | None = None,
 ) -> tuple[Integration, str]:
+    """``config`` is already validated for ``type``; ``sealed_secret`` already sealed."""
     await _require_service(session, service_id)
     key = new_integration_key()
     integration = Integration(
@@ -67,6 +76,9 @@ async def create_integration(
         name=name,
         key_hash=hash_key(key),
         key_prefix=key[:8],
+        type=type,
+        config=config or {},
+        signing_secret=sealed_secret,
     )
     session.add(integration)
     await session.flush()

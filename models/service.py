@@ -1,10 +1,11 @@
 """Services and their integrations (the keys monitoring tools send events with)."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Field, SQLModel
 
-from models.columns import timestamp, utcnow
+from models.columns import jsonb, timestamp, utcnow
 
 
 class Service(SQLModel, table=True):
@@ -39,3 +40,11 @@ class Integration(SQLModel, table=True):
     key_prefix: str = Field(max_length=8)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp())
+    # What speaks to this key: "events" (the Events API, PagerDuty v2 and v1) or a native
+    # integration type served at /api/integrations/<type>/<key> (docs/integrations.md).
+    type: str = Field(default="events", max_length=32)
+    # The type's options (web/integrations/config.py), validated when set.
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=jsonb(nullable=False))
+    # The secret the sender signs requests with, sealed with tocsin.secret_box; None means
+    # requests are not signed.
+    signing_secret: str | None = None

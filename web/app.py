@@ -14,6 +14,7 @@ from web import (
     health,
     incident_actions,
     incidents,
+    native_integrations,
     notifications,
     priorities,
     service_integrations,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     for module in (
         health,
         events,
+        native_integrations,
         incidents,
         incident_actions,
         notifications,

@@ -12,6 +12,7 @@ from models.db import session_scope
 from models.directory import team_service_ids
 from tocsin.keys import hash_key
 from web.errors import ApiError
+from web.integrations.registry import EVENTS_API
 
 _TOKEN = re.compile(r'^Token\s+token="?([^"\s]+)"?\s*$', re.IGNORECASE)
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
@@ -69,12 +70,17 @@ async def _integration_principal(engine: AsyncEngine, key: str) -> Principal:
     )
 
 
-async def find_integration(engine: AsyncEngine, key: str) -> Integration | None:
-    """The enabled integration with this key, if any."""
+async def find_integration(
+    engine: AsyncEngine, key: str, integration_type: str = EVENTS_API
+) -> Integration | None:
+    """The enabled integration of this type with this key, if any: a key works only at
+    its own type's endpoints."""
     async with session_scope(engine) as session:
         result = await session.exec(
             select(Integration).where(
-                Integration.key_hash == hash_key(key), col(Integration.disabled).is_(False)
+                Integration.key_hash == hash_key(key),
+                col(Integration.disabled).is_(False),
+                Integration.type == integration_type,
             )
         )
         return result.first()

@@ -1,6 +1,5 @@
 """``POST /api/events``: the Events API of seeds 000 and 001."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,17 +11,10 @@ from models.db import session_scope
 from web.auth import Principal, authenticate, find_integration
 from web.bodies import parse_body
 from web.errors import ApiError, error_responses, invalid_request
+from web.ingest import submit
+from web.integrations.event import InboundEvent
 from web.runtime import Runtime, runtime
-from web.schemas import (
-    EventIncident,
-    EventRequest,
-    EventResponse,
-    EventResult,
-    TriggerPayload,
-)
-from web.suppression_lookup import suppressing_rule
-from workflows.messages import ActionIn, AlertIn
-from workflows.severity import urgency_for
+from web.schemas import EventRequest, EventResponse, EventResult, TriggerPayload
 
 blueprint = Blueprint("events", __name__)
 
@@ -89,36 +81,24 @@ async def _target_service(rt: Runtime, principal: Principal, event: EventRequest
 async def _dispatch(
     rt: Runtime, principal: Principal, service_id: str, event: EventRequest
 ) -> EventResponse:
-    idempotency_key = request.headers.get("Idempotency-Key") or None
-    if event.event_action == "trigger":
-        return await _trigger(rt, principal, service_id, event, idempotency_key)
-    action = "acknowledge" if event.event_action == "acknowledge" else "resolve"
-    result = await rt.commands.act(
+    submitted = await submit(
+        rt,
         service_id,
-        event.dedup_key,
-        action,
-        ActionIn(actor=principal.actor, idempotency_key=idempotency_key),
+        principal.actor,
+        _inbound(event),
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        read_your_writes=True,
     )
-    incident = None
-    if result.action != "ignored" and result.incident is not None:
-        snap = result.incident
-        incident = EventIncident(
-            id=snap.id, title=snap.title, status=snap.status.value, urgency=snap.urgency.value
-        )
     return EventResponse(
-        dedup_key=event.dedup_key,
-        incident_key=incident.id if incident else None,
-        result=EventResult(action=result.action, incident=incident),
+        dedup_key=submitted.dedup_key,
+        incident_key=submitted.incident.id if submitted.incident else None,
+        result=EventResult(action=submitted.action, incident=submitted.incident),
     )
 
 
-async def _trigger(
-    rt: Runtime,
-    principal: Principal,
-    service_id: str,
-    event: EventRequest,
-    idempotency_key: str | None,
-) -> EventResponse:
+def _inbound(event: EventRequest) -> InboundEvent:
+    if event.event_action != "trigger":
+        return InboundEvent(action=event.event_action, dedup_key=event.dedup_key)
     if event.payload is None:
         raise ApiError(
             400, "INVALID_REQUEST", "Invalid request body: payload is required", field="payload"
@@ -127,35 +107,12 @@ async def _trigger(
         payload = TriggerPayload.model_validate(event.payload)
     except ValidationError as err:
         raise invalid_request(err, prefix="payload") from err
-    received_at = datetime.now(UTC)
-    alert = AlertIn(
+    return InboundEvent(
+        action="trigger",
+        dedup_key=event.dedup_key,
         summary=payload.summary,
         source=payload.source,
         severity=payload.severity,
         custom_details=payload.custom_details,
         payload=event.payload,
-        received_at=received_at,
-        idempotency_key=idempotency_key,
-        actor=principal.actor,
-        suppressed_by=await suppressing_rule(rt.engine, service_id, event.payload, received_at),
-    )
-    outcome = await rt.commands.trigger(service_id, event.dedup_key, alert)
-    # The event is durable now; waiting for the read side only makes the incident readable
-    # as soon as this answer arrives. If the projection lags, answer anyway.
-    row = await rt.waiter.wait(outcome.incident_id, rt.settings.read_wait_seconds)
-    if row is not None:
-        incident = EventIncident(id=row.id, title=row.title, status=row.status, urgency=row.urgency)
-    else:
-        incident = EventIncident(
-            id=outcome.incident_id,
-            title=payload.summary,
-            status="OPEN",
-            urgency=urgency_for(payload.severity).value,
-        )
-    return EventResponse(
-        dedup_key=event.dedup_key,
-        incident_key=incident.id,
-        result=EventResult(
-            action="triggered" if outcome.started else "deduplicated", incident=incident
-        ),
     )

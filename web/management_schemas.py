@@ -3,7 +3,7 @@ API keys, escalation policies). camelCase on the wire; PATCH bodies change only 
 they contain."""
 
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -150,12 +150,36 @@ class ServiceDeleteQuery(CamelModel):
 
 class IntegrationCreate(CamelModel):
     name: str = Field(min_length=1, max_length=200)
+    type: str = Field(
+        default="events",
+        description="events (Events API, PagerDuty v2/v1) or alertmanager, grafana, generic, "
+        "datadog, sentry, cloudwatch (docs/integrations.md)",
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="the type's options")
+    signing_secret: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=500,
+        description="verify the sender's HMAC signature with this secret (grafana, sentry, "
+        "generic); stored encrypted, never shown again",
+    )
+
+
+class IntegrationPatch(CamelModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    config: dict[str, Any] | None = None
+    signing_secret: str | None = Field(
+        default=None, max_length=500, description='"" stops verifying signatures'
+    )
 
 
 class IntegrationOut(CamelModel):
     id: str
     service_id: str
     name: str
+    type: str
+    config: dict[str, Any]
+    signed: bool = Field(description="requests must carry the sender's signature")
     key_prefix: str
     disabled: bool
     created_at: datetime
@@ -163,6 +187,7 @@ class IntegrationOut(CamelModel):
 
 class IntegrationCreated(IntegrationOut):
     integration_key: str = Field(description="shown once; only its hash is stored")
+    url: str = Field(description="where the sender posts its events (contains the key)")
 
 
 class IntegrationList(CamelModel):

@@ -95,6 +95,17 @@ class IncidentOut(CamelModel):
     suppressed_by: str | None = Field(default=None, description="the suppression rule's id")
 
 
+class LinkOut(CamelModel):
+    href: str
+    text: str | None = None
+
+
+class ImageOut(CamelModel):
+    src: str
+    href: str | None = None
+    alt: str | None = None
+
+
 class AlertOut(CamelModel):
     seq: int
     received_at: datetime
@@ -102,6 +113,10 @@ class AlertOut(CamelModel):
     source: str
     severity: str
     payload: dict[str, Any]
+    links: list[LinkOut] = Field(default_factory=list)
+    images: list[ImageOut] = Field(default_factory=list)
+    client: str | None = None
+    client_url: str | None = None
 
 
 class IncidentDetail(IncidentOut):

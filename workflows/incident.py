@@ -135,6 +135,10 @@ class IncidentWorkflow:
                 source=alert.source,
                 severity=alert.severity,
                 payload=alert.payload,
+                links=alert.links,
+                images=alert.images,
+                client=alert.client,
+                client_url=alert.client_url,
             )
         )
         urgency = urgency_for(alert.severity)

@@ -33,6 +33,21 @@ class EscalationStatus(StrEnum):
     COMPLETED = "COMPLETED"
 
 
+class Link(BaseModel):
+    """A link the sender attached to an alert (PagerDuty ``links[]``)."""
+
+    href: str
+    text: str | None = None
+
+
+class Image(BaseModel):
+    """An image the sender attached to an alert (PagerDuty ``images[]``; https only)."""
+
+    src: str
+    href: str | None = None
+    alt: str | None = None
+
+
 class AlertIn(BaseModel):
     """One trigger event as the API accepted it."""
 
@@ -46,6 +61,11 @@ class AlertIn(BaseModel):
     actor: str = ""
     # The suppression rule that matched this alert, if any (evaluated by the API).
     suppressed_by: str | None = None
+    links: list[Link] = Field(default_factory=list)
+    images: list[Image] = Field(default_factory=list)
+    # The monitoring tool that sent the alert, and where to look at it there.
+    client: str | None = None
+    client_url: str | None = None
 
 
 class ManualOpenIn(BaseModel):
@@ -102,6 +122,10 @@ class AlertRecord(BaseModel):
     source: str
     severity: Severity
     payload: dict[str, Any]
+    links: list[Link] = Field(default_factory=list)
+    images: list[Image] = Field(default_factory=list)
+    client: str | None = None
+    client_url: str | None = None
 
 
 class IncidentSnapshot(BaseModel):

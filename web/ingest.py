@@ -1,0 +1,102 @@
+"""The one way an accepted event reaches its incident, whichever endpoint received it.
+
+/api/events, PagerDuty's /v2/enqueue and v1 endpoint, and every native integration turn
+their bodies into ``InboundEvent``s and hand them here: suppression is evaluated, a trigger
+becomes one SignalWithStart, an acknowledge or resolve one update.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from web.integrations.event import InboundEvent
+from web.runtime import Runtime
+from web.schemas import EventIncident
+from web.suppression_lookup import suppressing_rule
+from workflows.messages import ActionIn, AlertIn
+from workflows.severity import urgency_for
+
+Outcome = Literal["triggered", "deduplicated", "acknowledged", "resolved", "ignored"]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    dedup_key: str
+    action: Outcome
+    incident: EventIncident | None
+
+
+async def submit(
+    rt: Runtime,
+    service_id: str,
+    actor: str,
+    event: InboundEvent,
+    *,
+    idempotency_key: str | None = None,
+    read_your_writes: bool = False,
+) -> Submitted:
+    """Deliver ``event`` to the service's incident for its dedup key.
+
+    ``idempotency_key`` (a client's header) wins over the adapter's content key.
+    ``read_your_writes``: wait briefly until the read side shows a triggered incident, for
+    APIs whose clients GET it right after the answer.
+    """
+    key = idempotency_key or event.idempotency_key
+    if event.action == "trigger":
+        return await _trigger(rt, service_id, actor, event, key, read_your_writes)
+    result = await rt.commands.act(
+        service_id, event.dedup_key, event.action, ActionIn(actor=actor, idempotency_key=key)
+    )
+    if result.action == "ignored" or result.incident is None:
+        return Submitted(event.dedup_key, "ignored", None)
+    snap = result.incident
+    incident = EventIncident(
+        id=snap.id, title=snap.title, status=snap.status.value, urgency=snap.urgency.value
+    )
+    outcome: Outcome = "acknowledged" if result.action == "acknowledged" else "resolved"
+    return Submitted(event.dedup_key, outcome, incident)
+
+
+async def _trigger(
+    rt: Runtime,
+    service_id: str,
+    actor: str,
+    event: InboundEvent,
+    idempotency_key: str | None,
+    read_your_writes: bool,
+) -> Submitted:
+    received_at = datetime.now(UTC)
+    alert = AlertIn(
+        summary=event.summary,
+        source=event.source,
+        severity=event.severity,
+        custom_details=event.custom_details,
+        payload=event.payload,
+        received_at=received_at,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        suppressed_by=await suppressing_rule(rt.engine, service_id, event.payload, received_at),
+        links=event.links,
+        images=event.images,
+        client=event.client,
+        client_url=event.client_url,
+    )
+    outcome = await rt.commands.trigger(service_id, event.dedup_key, alert)
+    action: Outcome = "triggered" if outcome.started else "deduplicated"
+    # The event is durable now; waiting for the read side only makes the incident readable
+    # as soon as this answer arrives. If the projection lags, answer anyway.
+    row = (
+        await rt.waiter.wait(outcome.incident_id, rt.settings.read_wait_seconds)
+        if read_your_writes
+        else None
+    )
+    if row is not None:
+        incident = EventIncident(id=row.id, title=row.title, status=row.status, urgency=row.urgency)
+    else:
+        incident = EventIncident(
+            id=outcome.incident_id,
+            title=event.summary,
+            status="SUPPRESSED" if alert.suppressed_by else "OPEN",
+            urgency=urgency_for(event.severity).value,
+        )
+    return Submitted(event.dedup_key, action, incident)

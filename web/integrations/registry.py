@@ -1,0 +1,55 @@
+"""The integration types served at ``/api/integrations/<type>/<key>``, by URL name.
+
+An adapter module provides ``Config`` (its per-integration options, a pydantic model that
+forbids unknown fields), ``parse(body, config)``, and optionally ``verify(headers, body,
+secret)`` (the sender signs requests; then an integration may hold a signing secret) and
+``envelope(headers, body, settings)`` (an async unwrapping step that needs I/O, such as
+AWS SNS's signed envelope; it returns the inner body, or None when there is nothing to
+ingest). Header names are passed lower-cased.
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from pydantic import BaseModel
+
+from tocsin.settings import Settings
+from web.integrations import alertmanager, cloudwatch, datadog, generic, grafana, sentry
+from web.integrations.event import InboundEvent
+
+# The Events API (/api/events, PagerDuty /v2/enqueue and the v1 generic endpoint).
+EVENTS_API = "events"
+
+Verify = Callable[[Mapping[str, str], bytes, str], bool]
+Envelope = Callable[[Mapping[str, str], Any, Settings], Awaitable[Any | None]]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    parse: Callable[[Any, Any], list[InboundEvent]]
+    config: type[BaseModel]
+    verify: Verify | None = None
+    envelope: Envelope | None = None
+
+    @classmethod
+    def of(cls, module: ModuleType) -> "Adapter":
+        return cls(
+            parse=module.parse,
+            config=module.Config,
+            verify=getattr(module, "verify", None),
+            envelope=getattr(module, "envelope", None),
+        )
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "alertmanager": Adapter.of(alertmanager),
+    "grafana": Adapter.of(grafana),
+    "generic": Adapter.of(generic),
+    "datadog": Adapter.of(datadog),
+    "sentry": Adapter.of(sentry),
+    "cloudwatch": Adapter.of(cloudwatch),
+}
+
+INTEGRATION_TYPES = (EVENTS_API, *ADAPTERS)

@@ -1,0 +1,49 @@
+"""Senders' severity words (labels, priorities, levels) to Tocsin's four severities.
+
+The one table every adapter uses (docs/integrations.md prints it); anything not in it is
+``warning``. Severity to urgency is a separate, single mapping in workflows/severity.py.
+"""
+
+from workflows.messages import Severity
+
+_WORDS: dict[str, Severity] = {
+    "critical": "critical",
+    "crit": "critical",
+    "fatal": "critical",
+    "page": "critical",
+    "emergency": "critical",
+    "disaster": "critical",
+    "p1": "critical",
+    "sev1": "critical",
+    "error": "error",
+    "err": "error",
+    "high": "error",
+    "major": "error",
+    "p2": "error",
+    "sev2": "error",
+    "warning": "warning",
+    "warn": "warning",
+    "medium": "warning",
+    "minor": "warning",
+    "average": "warning",
+    "p3": "warning",
+    "sev3": "warning",
+    "info": "info",
+    "informational": "info",
+    "information": "info",
+    "low": "info",
+    "debug": "info",
+    "none": "info",
+    "ok": "info",
+    "p4": "info",
+    "p5": "info",
+    "sev4": "info",
+}
+
+DEFAULT: Severity = "warning"
+
+
+def severity_from(word: object) -> Severity:
+    if not isinstance(word, str):
+        return DEFAULT
+    return _WORDS.get(word.strip().lower(), DEFAULT)
