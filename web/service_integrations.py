@@ -167,7 +167,7 @@ def _valid_config(integration_type: str, config: dict[str, Any]) -> dict[str, An
         model: BaseModel = adapter.config.model_validate(config)
     except ValidationError as err:
         raise invalid_request(err, prefix="config") from err
-    return model.model_dump(mode="json", exclude_defaults=True)
+    return model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
 
 
 def _sealed_secret(integration_type: str, secret: str | None) -> str | None:

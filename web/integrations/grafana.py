@@ -2,13 +2,12 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from web.integrations.config import AdapterConfig
 from web.integrations.event import InboundEvent, InvalidPayload
 
 
-class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Config(AdapterConfig):
+    pass
 
 
 def parse(body: Any, config: Config) -> list[InboundEvent]:

@@ -1,7 +1,6 @@
 """The integration types served at ``/api/integrations/<type>/<key>``, by URL name.
 
-An adapter module provides ``Config`` (its per-integration options, a pydantic model that
-forbids unknown fields), ``parse(body, config)``, and optionally ``verify(headers, body,
+An adapter module provides ``Config`` (its per-integration options, an AdapterConfig), ``parse(body, config)``, and optionally ``verify(headers, body,
 secret)`` (the sender signs requests; then an integration may hold a signing secret) and
 ``envelope(headers, body, settings)`` (an async unwrapping step that needs I/O, such as
 AWS SNS's signed envelope; it returns the inner body, or None when there is nothing to
@@ -13,10 +12,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel
-
 from tocsin.settings import Settings
 from web.integrations import alertmanager, cloudwatch, datadog, generic, grafana, sentry
+from web.integrations.config import AdapterConfig
 from web.integrations.event import InboundEvent
 
 # The Events API (/api/events, PagerDuty /v2/enqueue and the v1 generic endpoint).
@@ -29,7 +27,7 @@ Envelope = Callable[[Mapping[str, str], Any, Settings], Awaitable[Any | None]]
 @dataclass(frozen=True)
 class Adapter:
     parse: Callable[[Any, Any], list[InboundEvent]]
-    config: type[BaseModel]
+    config: type[AdapterConfig]
     verify: Verify | None = None
     envelope: Envelope | None = None
 
