@@ -1,10 +1,11 @@
 """The integration types served at ``/api/integrations/<type>/<key>``, by URL name.
 
-An adapter module provides ``Config`` (its per-integration options, an AdapterConfig),
-``parse(body, config)``, and optionally ``verify(headers, body, secret)`` (the sender
-signs requests; then an integration may hold a signing secret) and ``envelope(headers, body, settings)`` (an async unwrapping step that needs I/O, such as
-AWS SNS's signed envelope; it returns the inner body, or None when there is nothing to
-ingest). Header names are passed lower-cased.
+An adapter module provides ``Config`` (its options, an AdapterConfig) and
+``parse(body, config)``; optionally ``verify(headers, body, secret)`` when the sender signs
+its requests (then an integration may hold a signing secret), and ``envelope(headers,
+body, settings)``, an async unwrapping step that needs I/O (AWS SNS's signed envelope),
+returning the inner body or None when there is nothing to ingest. Header names are passed
+lower-cased.
 """
 
 from collections.abc import Awaitable, Callable, Mapping
