@@ -72,7 +72,6 @@ async def delivery_worker(
             delivery,
             id=f"deliver-{uuid.uuid4().hex}",
             task_queue=queue,
-            result_type=DeliveryResult,
         )
 
     try:

@@ -5,6 +5,7 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ async def click(
     action: str,
     incident_id: str,
     user: dict,
-    **sign: object,
+    **sign: Any,
 ) -> tuple[httpx.Response, str]:
     """Press a button; returns the answer and the name of the click's response_url."""
     name = uuid.uuid4().hex
@@ -63,7 +64,7 @@ async def click(
     )
     response = await http.post(
         "/api/slack/interactions", content=body, headers=signed(body, **sign)
-    )  # type: ignore[arg-type]
+    )
     return response, name
 
 
