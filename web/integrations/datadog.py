@@ -32,7 +32,7 @@ class Config(AdapterConfig):
 
 
 # $ALERT_TRANSITION values (Datadog's Webhooks integration docs) and what each does.
-# Null is a notification without a state change (e.g. a monitor edit): nothing to do.
+# Null (listed by Datadog without an explanation) changes nothing.
 TRIGGER = {"Triggered", "Re-Triggered", "Renotify"}
 WARN = {"Warn", "Re-Warn", "No Data", "Re-No Data"}
 RESOLVE = {"Recovered"}

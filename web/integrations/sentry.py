@@ -85,10 +85,11 @@ def _issue(action: str, data: dict[str, Any]) -> list[InboundEvent]:
     url = _web_url(issue.get("web_url")) or _web_url(issue.get("permalink"))
     project = _dict(issue.get("project"))
     metadata = _dict(issue.get("metadata"))
+    issue_name = _text(issue.get("shortId")) or _text(issue.get("id"))
     return [
         _trigger(
             key,
-            summary=_text(issue.get("title")) or f"Sentry issue {_text(issue.get('shortId'))}",
+            summary=_text(issue.get("title")) or f"Sentry issue {issue_name}",
             source=_text(project.get("slug")) or _text(project.get("name")),
             severity=severity_from(issue.get("level")),
             details=issue,
