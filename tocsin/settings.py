@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # secret is stored in the database (docs/webhooks.md). Without it webhooks are skipped.
     webhook_signing_key: SecretStr | None = None
 
+    # Amazon SNS deliveries (CloudWatch alarms, docs/integrations.md): signing certificates
+    # and subscription confirmations are fetched only from hosts matching this pattern, and
+    # only over https. Tests point both at a local server.
+    sns_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
+    sns_allow_http: bool = False
+
     def sqlalchemy_url(self) -> str:
         """The database URL in the asyncpg dialect SQLAlchemy needs."""
         if not self.database_url:

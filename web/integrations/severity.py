@@ -44,6 +44,12 @@ DEFAULT: Severity = "warning"
 
 
 def severity_from(word: object) -> Severity:
+    return lookup(word) or DEFAULT
+
+
+def lookup(word: object) -> Severity | None:
+    """The severity ``word`` names, or None when the table does not know it: for senders
+    whose severity may come from one of several fields, tried in order."""
     if not isinstance(word, str):
-        return DEFAULT
-    return _WORDS.get(word.strip().lower(), DEFAULT)
+        return None
+    return _WORDS.get(word.strip().lower())
