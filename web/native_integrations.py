@@ -34,7 +34,7 @@ NOT_FOUND = ApiError(404, "INTEGRATION_NOT_FOUND", "No integration of this type 
 @blueprint.post("/api/integrations/<integration_type>/<key>")
 @tag(["events"])
 @document_response(IntegrationEventsResponse, 202)
-@error_responses(400, 401, 404, 413, 429)
+@error_responses(400, 401, 404, 413, 429, 503)
 async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]:
     """Ingest a sender's native payload (Alertmanager, Grafana, Datadog, Sentry, CloudWatch
     via SNS, or generic JSON); docs/integrations.md shows each sender's configuration."""
