@@ -39,9 +39,13 @@ async def test_cli_provisions_with_hashed_keys(database_url: str, engine: AsyncE
     assert len(service["integration_key"]) == 32
     int(service["integration_key"], 16)
     integration = tocsin(
-        "integration", "create", "--service", service["id"], "--name", "am", env=env
+        "integration", "create", "--service", service["id"], "--name", "am",
+        "--type", "alertmanager", env=env,
+    )  # fmt: skip
+    assert integration["service_id"] == service["id"] and integration["type"] == "alertmanager"
+    assert integration["url"].endswith(
+        f"/api/integrations/alertmanager/{integration['integration_key']}"
     )
-    assert integration["service_id"] == service["id"]
     assert integration["integration_key"] != service["integration_key"]
     api_key = tocsin(
         "apikey", "create", "--name", "ops",

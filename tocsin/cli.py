@@ -117,14 +117,23 @@ def cmd_service_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_integration_create(args: argparse.Namespace, settings: Settings) -> int:
     from models.provisioning import create_integration
+    from web.integrations.registry import INTEGRATION_TYPES, integration_url
+
+    if args.type not in INTEGRATION_TYPES:
+        print(f"--type must be one of {', '.join(INTEGRATION_TYPES)}", file=sys.stderr)
+        return 2
 
     async def work(session: Any) -> dict[str, Any]:
-        integration, key = await create_integration(session, args.service, args.name)
+        integration, key = await create_integration(
+            session, args.service, args.name, type=args.type
+        )
         return {
             "id": integration.id,
             "name": integration.name,
             "service_id": integration.service_id,
+            "type": integration.type,
             "integration_key": key,
+            "url": integration_url(settings.public_url, integration.type, key),
         }
 
     _print(args, _with_session(settings, work))
@@ -221,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(integration, "create", cmd_integration_create, "create an integration key")
     p.add_argument("--service", required=True, help="service id")
     p.add_argument("--name", required=True)
+    p.add_argument(
+        "--type",
+        default="events",
+        help="events (default), alertmanager, grafana, generic, datadog, sentry or "
+        "cloudwatch; options are set through the API (docs/integrations.md)",
+    )
 
     apikey = commands.add_parser("apikey", help="manage API keys").add_subparsers(
         dest="verb", required=True

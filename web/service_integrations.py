@@ -14,7 +14,7 @@ from models.provisioning import create_integration
 from tocsin.secret_box import SecretBoxUnavailable, seal
 from web.bodies import parse_body
 from web.errors import ApiError, error_responses, invalid_request
-from web.integrations.registry import ADAPTERS, EVENTS_API, INTEGRATION_TYPES
+from web.integrations.registry import ADAPTERS, INTEGRATION_TYPES, integration_url
 from web.management import api_principal, not_found, refusals_as_api_errors
 from web.management_schemas import (
     IntegrationCreate,
@@ -43,15 +43,6 @@ def integration_out(integration: Integration) -> IntegrationOut:
         disabled=integration.disabled,
         created_at=integration.created_at,
     )
-
-
-def integration_url(public_url: str, integration_type: str, key: str) -> str:
-    """Where the sender posts: PagerDuty's v2 path for Events API keys (the key goes in the
-    body as routing_key), the type's own path with the key for native integrations."""
-    base = public_url.rstrip("/")
-    if integration_type == EVENTS_API:
-        return f"{base}/v2/enqueue"
-    return f"{base}/api/integrations/{integration_type}/{key}"
 
 
 @blueprint.get("/api/services/<service_id>/integrations")

@@ -52,3 +52,12 @@ ADAPTERS: dict[str, Adapter] = {
 }
 
 INTEGRATION_TYPES = (EVENTS_API, *ADAPTERS)
+
+
+def integration_url(public_url: str, integration_type: str, key: str) -> str:
+    """Where the sender posts: PagerDuty's v2 path for Events API keys (the key goes in the
+    body as routing_key), the type's own path with the key for native integrations."""
+    base = public_url.rstrip("/")
+    if integration_type == EVENTS_API:
+        return f"{base}/v2/enqueue"
+    return f"{base}/api/integrations/{integration_type}/{key}"
