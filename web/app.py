@@ -8,6 +8,7 @@ from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
 from web import (
     api_keys,
+    change_events,
     contact_methods,
     escalation_policies,
     events,
@@ -16,6 +17,7 @@ from web import (
     incidents,
     native_integrations,
     notifications,
+    pagerduty,
     priorities,
     service_integrations,
     services,
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         health,
         events,
         native_integrations,
+        pagerduty,
         incidents,
         incident_actions,
         notifications,
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         teams,
         services,
         service_integrations,
+        change_events,
         escalation_policies,
         api_keys,
         suppression,

@@ -7,6 +7,9 @@ from quart import Blueprint, request
 from quart_schema import document_querystring, document_response, tag
 
 from models import Incident, Service
+from models.change_events import incident_change_events
+from models.columns import utcnow
+from models.db import session_scope
 from web.auth import Principal, authenticate
 from web.errors import ApiError, error_responses, invalid_request
 from web.queries import (
@@ -20,6 +23,7 @@ from web.queries import (
 from web.runtime import runtime
 from web.schemas import (
     AlertOut,
+    ChangeEventOut,
     IncidentDetail,
     IncidentList,
     IncidentListQuery,
@@ -126,13 +130,18 @@ async def list_route() -> dict[str, Any]:
 @document_response(IncidentDetail, 200)
 @error_responses(401, 403, 404)
 async def get_route(incident_id: str) -> dict[str, Any]:
-    """One incident with its newest alerts (scope incidents:read)."""
+    """One incident with its newest alerts and the change events of its service from the
+    hour before it opened (scope incidents:read)."""
     principal = await principal_with("incidents:read")
     incident, service = await accessible_incident(principal, incident_id)
-    alerts = await latest_alerts(runtime().engine, incident.id)
+    engine = runtime().engine
+    alerts = await latest_alerts(engine, incident.id)
+    async with session_scope(engine) as session:
+        changes = await incident_change_events(session, service.id, incident.created_at, utcnow())
     detail = IncidentDetail(
         **incident_out(incident, service).model_dump(),
         alerts=[AlertOut.model_validate(a, from_attributes=True) for a in alerts],
+        change_events=[ChangeEventOut.model_validate(c, from_attributes=True) for c in changes],
     )
     return detail.model_dump(mode="json", by_alias=True)
 

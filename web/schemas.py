@@ -119,8 +119,25 @@ class AlertOut(CamelModel):
     client_url: str | None = None
 
 
+class ChangeEventOut(CamelModel):
+    """A PagerDuty change event (``POST /v2/change/enqueue``): a deploy, a config change."""
+
+    id: str
+    summary: str
+    source: str | None
+    timestamp: datetime = Field(description="when the change happened")
+    custom_details: dict[str, Any] | None
+    links: list[LinkOut]
+    received_at: datetime
+
+
 class IncidentDetail(IncidentOut):
     alerts: list[AlertOut] = Field(description="the newest alerts, at most 100")
+    change_events: list[ChangeEventOut] = Field(
+        default_factory=list,
+        description="the service's change events from the hour before the incident opened, "
+        "newest first",
+    )
 
 
 class IncidentList(CamelModel):
