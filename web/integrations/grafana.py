@@ -81,7 +81,9 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
     return parse_notification(body, config, SENDER)
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float | None = None) -> bool:
+def verify(
+    headers: Mapping[str, str], body: bytes, secret: str, *, now: float | None = None
+) -> bool:
     signature = headers.get(SIGNATURE_HEADER, "").strip().lower()
     if not signature or not signature.isascii():
         return False
