@@ -67,6 +67,12 @@ def test_status_maps_to_action_per_alert() -> None:
     del firing["status"]
     [event] = parse(alertmanager_notification(firing, status="resolved"))
     assert event.action == "resolve"
+    # Neither says: refused rather than guessed.
+    for missing in ({}, {"status": None}):
+        body = {**alertmanager_notification({**firing, **missing}), "status": None}
+        with pytest.raises(InvalidPayload) as err:
+            parse(body)
+        assert err.value.errors == ['alerts[0].status: must be "firing" or "resolved"']
 
 
 @pytest.mark.parametrize(

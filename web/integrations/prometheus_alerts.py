@@ -173,7 +173,7 @@ def _read_alert(
         return None
     # An alert's own status decides; a sender leaving it out means the notification's.
     status = _status(fields, alert, path, required=False) or notification_status
-    if status is None and "status" not in alert:
+    if status is None and alert.get("status") is None:  # (a bad one is reported already)
         fields.fail(at(path, "status"), STATUS_ERROR)
     return Alert(
         status=status or "firing",
