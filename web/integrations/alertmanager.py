@@ -1,14 +1,21 @@
-"""alertmanager payloads to Tocsin events (to be written: see docs/integrations.md)."""
+"""Prometheus Alertmanager's webhook receiver (``webhook_configs``, payload version 4).
+
+Alertmanager does not sign its requests: the integration key in the URL is the credential.
+The mapping (fingerprint as dedup key, firing → trigger, resolved → resolve, the
+``severity`` label) is shared with Grafana in prometheus_alerts.py.
+"""
 
 from typing import Any
 
-from web.integrations.config import AdapterConfig
-from web.integrations.event import InboundEvent, InvalidPayload
+from web.integrations.event import InboundEvent
+from web.integrations.prometheus_alerts import AlertsConfig, Sender, parse_notification
+
+SENDER = Sender(client="Alertmanager")
 
 
-class Config(AdapterConfig):
+class Config(AlertsConfig):
     pass
 
 
 def parse(body: Any, config: Config) -> list[InboundEvent]:
-    raise InvalidPayload(["the alertmanager integration is not implemented yet"])
+    return parse_notification(body, config, SENDER)

@@ -4,6 +4,8 @@ The one table every adapter uses (docs/integrations.md prints it); anything not 
 ``warning``. Severity to urgency is a separate, single mapping in workflows/severity.py.
 """
 
+from collections.abc import Iterable
+
 from workflows.messages import Severity
 
 _WORDS: dict[str, Severity] = {
@@ -53,3 +55,12 @@ def lookup(word: object) -> Severity | None:
     if not isinstance(word, str):
         return None
     return _WORDS.get(word.strip().lower())
+
+
+# Most severe first.
+_RANK: tuple[Severity, ...] = ("critical", "error", "warning", "info")
+
+
+def most_severe(severities: Iterable[Severity], default: Severity = DEFAULT) -> Severity:
+    """The worst of several alerts' severities: a group is as severe as its worst member."""
+    return min(severities, key=_RANK.index, default=default)
