@@ -376,11 +376,6 @@ async def test_generic_options_can_be_changed(
     await generic.incident(ref)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/native_integrations.py calls verify(headers, body, secret) without the "
-    "integration's options, so generic's signatureHeader cannot take effect yet",
-)
 async def test_generic_signature_in_a_configured_header(
     http: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

@@ -21,6 +21,7 @@ from web.auth import find_integration
 from web.errors import ApiError, error_responses
 from web.ingest import Submitted, submit
 from web.integration_schemas import IngestedEvent, IntegrationEventsResponse
+from web.integrations.config import AdapterConfig
 from web.integrations.event import InboundEvent, InvalidPayload
 from web.integrations.registry import ADAPTERS, Adapter
 from web.runtime import Runtime, runtime
@@ -48,7 +49,9 @@ async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]
     raw = await request.get_data(as_text=False)
     assert isinstance(raw, bytes)
     headers = {name.lower(): value for name, value in request.headers.items()}
-    _check_signature(rt, adapter, integration, headers, raw)
+    # Validated when it was set; validating again gives the adapter its typed options.
+    config = adapter.config.model_validate(integration.config)
+    _check_signature(rt, adapter, integration, config, headers, raw)
     retry_after = rt.limiter.acquire(f"integration:{integration.id}")
     if retry_after is not None:
         raise ApiError(
@@ -59,7 +62,7 @@ async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]
         body = await adapter.envelope(headers, body, rt.settings)
         if body is None:
             return IntegrationEventsResponse(events=[]).model_dump(mode="json"), 202
-    events = _parse(adapter, integration, body)
+    events = _parse(adapter, config, body)
     submitted = await _submit_all(rt, integration, events)
     response = IntegrationEventsResponse(
         events=[
@@ -71,7 +74,12 @@ async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]
 
 
 def _check_signature(
-    rt: Runtime, adapter: Adapter, integration: Integration, headers: dict[str, str], raw: bytes
+    rt: Runtime,
+    adapter: Adapter,
+    integration: Integration,
+    config: AdapterConfig,
+    headers: dict[str, str],
+    raw: bytes,
 ) -> None:
     if integration.signing_secret is None or adapter.verify is None:
         return
@@ -81,7 +89,7 @@ def _check_signature(
         raise ApiError(
             503, "SIGNING_SECRET_UNAVAILABLE", "The integration's signing secret cannot be read"
         ) from err
-    if not adapter.verify(headers, raw, secret):
+    if not adapter.verify(headers, raw, secret, config):
         raise ApiError(401, "INVALID_SIGNATURE", "Request signature is missing or invalid")
 
 
@@ -97,9 +105,8 @@ def _json(raw: bytes) -> Any:
     return data
 
 
-def _parse(adapter: Adapter, integration: Integration, body: Any) -> list[InboundEvent]:
+def _parse(adapter: Adapter, config: AdapterConfig, body: Any) -> list[InboundEvent]:
     try:
-        config = adapter.config.model_validate(integration.config)
         return adapter.parse(body, config)
     except InvalidPayload as err:
         raise ApiError(400, "INVALID_PAYLOAD", f"Invalid payload: {err}") from err

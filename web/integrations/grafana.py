@@ -82,7 +82,12 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
 
 
 def verify(
-    headers: Mapping[str, str], body: bytes, secret: str, *, now: float | None = None
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str,
+    config: Config | None = None,
+    *,
+    now: float | None = None,
 ) -> bool:
     signature = headers.get(SIGNATURE_HEADER, "").strip().lower()
     if not signature or not signature.isascii():

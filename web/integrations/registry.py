@@ -1,7 +1,7 @@
 """The integration types served at ``/api/integrations/<type>/<key>``, by URL name.
 
 An adapter module provides ``Config`` (its options, an AdapterConfig) and
-``parse(body, config)``; optionally ``verify(headers, body, secret)`` when the sender signs
+``parse(body, config)``; optionally ``verify(headers, body, secret, config)`` when the sender signs
 its requests (then an integration may hold a signing secret), and ``envelope(headers,
 body, settings)``, an async unwrapping step that needs I/O (AWS SNS's signed envelope),
 returning the inner body or None when there is nothing to ingest. Header names are passed
@@ -21,7 +21,7 @@ from web.integrations.event import InboundEvent
 # The Events API (/api/events, PagerDuty /v2/enqueue and the v1 generic endpoint).
 EVENTS_API = "events"
 
-Verify = Callable[[Mapping[str, str], bytes, str], bool]
+Verify = Callable[[Mapping[str, str], bytes, str, Any], bool]
 Envelope = Callable[[Mapping[str, str], Any, Settings], Awaitable[Any | None]]
 
 

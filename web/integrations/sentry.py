@@ -35,7 +35,9 @@ class Config(AdapterConfig):
     pass
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+def verify(
+    headers: Mapping[str, str], body: bytes, secret: str, config: Config | None = None
+) -> bool:
     """``Sentry-Hook-Signature``: hex HMAC-SHA256 of the raw body keyed with the
     integration's client secret (Sentry's ``SentryApp.build_signature``)."""
     signature = headers.get("sentry-hook-signature", "").strip().lower()
