@@ -20,7 +20,8 @@ from web.integrations.event import (
     MAX_SUMMARY,
     InboundEvent,
     InvalidPayload,
-    pd_payload,
+    alert_event,
+    incident_details,
 )
 from web.text import storable
 from workflows.messages import Image, Link, Severity
@@ -105,20 +106,17 @@ def _v2_trigger(check: "_Check", body: dict[str, Any], dedup_key: str) -> Inboun
     client_url = check.url(body, "client_url")
     if check.errors or summary is None or source is None or severity is None:
         return None
-    return InboundEvent(
-        action="trigger",
-        dedup_key=dedup_key,
+    return alert_event(
+        "trigger",
+        dedup_key,
         summary=summary,
         source=source,
         severity=severity,
-        custom_details=_details(details),
-        payload=pd_payload(
-            {"summary": summary, "source": source, "severity": severity, "custom_details": details},
-            component=extras["component"],
-            group=extras["group"],
-            class_=extras["class"],
-            timestamp=timestamp,
-        ),
+        details=details,
+        component=extras["component"],
+        group=extras["group"],
+        class_=extras["class"],
+        timestamp=timestamp,
         links=links,
         images=images,
         client=client,
@@ -140,7 +138,9 @@ def parse_change(body: Any) -> ChangeRequest:
     links = check.links(body, "links")
     check.done()
     assert key is not None and summary is not None
-    return ChangeRequest(key, summary, source, when, _details(payload.get("custom_details")), links)
+    return ChangeRequest(
+        key, summary, source, when, incident_details(payload.get("custom_details")), links
+    )
 
 
 def parse_v1(body: Any, new_key: Callable[[], str] = lambda: uuid.uuid4().hex) -> AlertRequest:
@@ -163,21 +163,13 @@ def parse_v1(body: Any, new_key: Callable[[], str] = lambda: uuid.uuid4().hex) -
         links, images = check.contexts(body, "contexts")
         if not check.errors:
             assert summary is not None
-            event = InboundEvent(
-                action="trigger",
-                dedup_key=dedup_key or new_key(),
+            event = alert_event(
+                "trigger",
+                dedup_key or new_key(),
                 summary=summary,
                 source=client or "",
                 severity=V1_SEVERITY,
-                custom_details=_details(details),
-                payload=pd_payload(
-                    {
-                        "summary": summary,
-                        "source": client or "",
-                        "severity": V1_SEVERITY,
-                        "custom_details": details,
-                    }
-                ),
+                details=details,
                 links=links,
                 images=images,
                 client=client,
@@ -189,14 +181,6 @@ def parse_v1(body: Any, new_key: Callable[[], str] = lambda: uuid.uuid4().hex) -
         assert dedup_key is not None
         event = InboundEvent(action=action, dedup_key=dedup_key)
     return AlertRequest(key, event)
-
-
-def _details(value: Any) -> dict[str, Any] | None:
-    """Custom details as the incident keeps them: an object as is, anything else (PagerDuty
-    accepts a string too) under ``details``. The stored payload keeps the original."""
-    if value is None or isinstance(value, dict):
-        return value
-    return {"details": value}
 
 
 def _no_constant(name: str) -> Any:

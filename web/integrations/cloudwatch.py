@@ -23,8 +23,8 @@ from web.integrations.event import (
     MAX_DEDUP_KEY,
     InboundEvent,
     InvalidPayload,
+    alert_event,
     clip,
-    pd_payload,
     stable_key,
 )
 from web.integrations.severity import lookup
@@ -84,21 +84,17 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
     trigger = trigger if isinstance(trigger, dict) else {}
     source = clip(_dimensions(trigger) or _text(trigger.get("Namespace")) or "cloudwatch", 255)
     url = _console_url(partition, region, name)
-    event = {"summary": summary, "source": source, "severity": severity, "custom_details": alarm}
     return [
-        InboundEvent(
-            action="trigger",
-            dedup_key=key,
+        alert_event(
+            "trigger",
+            key,
             summary=summary,
             source=source,
             severity=severity,
-            custom_details=alarm,
-            payload=pd_payload(
-                event,
-                component=_text(trigger.get("MetricName")) or None,
-                group=_text(trigger.get("Namespace")) or None,
-                timestamp=_text(alarm.get("StateChangeTime")) or None,
-            ),
+            details=alarm,
+            component=_text(trigger.get("MetricName")) or None,
+            group=_text(trigger.get("Namespace")) or None,
+            timestamp=_text(alarm.get("StateChangeTime")) or None,
             links=[Link(href=url, text="View alarm in CloudWatch")] if url else [],
             client=CLIENT,
             client_url=url,

@@ -19,8 +19,8 @@ from web.integrations.event import (
     Action,
     InboundEvent,
     InvalidPayload,
+    alert_event,
     clip,
-    pd_payload,
     stable_key,
 )
 from web.integrations.severity import lookup
@@ -80,27 +80,18 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
     source = clip(_text(body.get("hostname")) or scope or "datadog", 255)
     link = _text(body.get("link"))
     links = [Link(href=link, text="View in Datadog")] if _is_web_url(link) else []
-    trigger = {
-        "summary": summary,
-        "source": source,
-        "severity": severity,
-        "custom_details": body,
-    }
     return [
-        InboundEvent(
-            action="trigger",
-            dedup_key=dedup_key,
+        alert_event(
+            "trigger",
+            dedup_key,
             summary=summary,
             source=source,
             severity=severity,
-            custom_details=body,
-            payload=pd_payload(
-                trigger,
-                component=_text(body.get("alert_metric")) or None,
-                group=scope or None,
-                class_=_text(body.get("alert_type")) or None,
-                timestamp=_timestamp(body.get("date")),
-            ),
+            details=body,
+            component=_text(body.get("alert_metric")) or None,
+            group=scope or None,
+            class_=_text(body.get("alert_type")) or None,
+            timestamp=_timestamp(body.get("date")),
             links=links,
             client=CLIENT,
             client_url=link if links else None,

@@ -24,7 +24,7 @@ class InboundEvent(BaseModel):
     custom_details: dict[str, Any] | None = None
     # Stored as the alert's payload: PagerDuty's payload shape (summary, source, severity,
     # custom_details, component, group, class, timestamp), so suppression rules and readers
-    # see every sender the same way.
+    # see every sender the same way. Build trigger events with ``alert_event``.
     payload: dict[str, Any] = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list)
     images: list[Image] = Field(default_factory=list)
@@ -55,16 +55,49 @@ def stable_key(*parts: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-def pd_payload(
-    event: dict[str, Any],
+def alert_event(
+    action: Action,
+    dedup_key: str,
     *,
+    summary: str,
+    source: str,
+    severity: Severity,
+    details: Any = None,
     component: str | None = None,
     group: str | None = None,
     class_: str | None = None,
     timestamp: str | None = None,
-) -> dict[str, Any]:
-    """The stored payload in PagerDuty's shape from an event's trigger fields."""
-    payload = {k: v for k, v in event.items() if v is not None}
-    extras = {"component": component, "group": group, "class": class_, "timestamp": timestamp}
-    payload.update({k: v for k, v in extras.items() if v is not None})
-    return payload
+    **attachments: Any,
+) -> InboundEvent:
+    """An event whose stored payload is PagerDuty's payload of the same fields, so each
+    adapter states every field once. ``details`` may be any JSON; the incident shows a
+    non-object as ``{"details": ...}``, the payload keeps it as sent. ``attachments``:
+    links, images, client, client_url, idempotency_key."""
+    fields = {
+        "summary": summary,
+        "source": source,
+        "severity": severity,
+        "custom_details": details,
+        "component": component,
+        "group": group,
+        "class": class_,
+        "timestamp": timestamp,
+    }
+    return InboundEvent(
+        action=action,
+        dedup_key=dedup_key,
+        summary=summary,
+        source=source,
+        severity=severity,
+        custom_details=incident_details(details),
+        payload={k: v for k, v in fields.items() if v is not None},
+        **attachments,
+    )
+
+
+def incident_details(value: Any) -> dict[str, Any] | None:
+    """Custom details as the incident keeps them: an object as is, anything else (PagerDuty
+    accepts a string too) under ``details``."""
+    if value is None or isinstance(value, dict):
+        return value
+    return {"details": value}

@@ -27,8 +27,8 @@ from web.integrations.event import (
     Action,
     InboundEvent,
     InvalidPayload,
+    alert_event,
     clip,
-    pd_payload,
     stable_key,
 )
 from web.integrations.json_fields import MAX_REPORTED
@@ -148,15 +148,8 @@ def _event(item: Any, config: Config) -> InboundEvent:
     severity = severity_from(_scalar_text(_first(item, config.severity, "severity")))
     source = clip(_scalar_text(_first(item, config.source, "source")) or DEFAULT_SOURCE, MAX_SOURCE)
     details = item if isinstance(item, dict) else {"body": item}
-    trigger = {"summary": summary, "source": source, "severity": severity}
-    return InboundEvent(
-        action=action,
-        dedup_key=dedup_key,
-        summary=summary,
-        source=source,
-        severity=severity,
-        custom_details=details,
-        payload=pd_payload({**trigger, "custom_details": details}),
+    return alert_event(
+        action, dedup_key, summary=summary, source=source, severity=severity, details=details
     )
 
 

@@ -19,8 +19,8 @@ from web.integrations.event import (
     Action,
     InboundEvent,
     InvalidPayload,
+    alert_event,
     clip,
-    pd_payload,
     stable_key,
 )
 from web.integrations.json_fields import Fields, at, is_web_url
@@ -296,17 +296,15 @@ def _event(
 ) -> InboundEvent:
     summary = clip(summary)
     details = {k: v for k, v in details.items() if v is not None}
-    trigger = {"summary": summary, "source": source, "severity": severity}
-    return InboundEvent(
-        action=action,
-        dedup_key=dedup_key,
+    return alert_event(
+        action,
+        dedup_key,
         summary=summary,
         source=source,
         severity=severity,
-        custom_details=details,
-        payload=pd_payload(
-            {**trigger, "custom_details": details}, class_=class_, timestamp=timestamp
-        ),
+        details=details,
+        class_=class_,
+        timestamp=timestamp,
         links=[*links, *_external_link(notification, sender)],
         images=images,
         client=sender.client,

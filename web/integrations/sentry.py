@@ -21,8 +21,8 @@ from web.integrations.event import (
     MAX_DEDUP_KEY,
     InboundEvent,
     InvalidPayload,
+    alert_event,
     clip,
-    pd_payload,
     stable_key,
 )
 from web.integrations.severity import severity_from
@@ -191,25 +191,16 @@ def _trigger(
 ) -> InboundEvent:
     summary = clip(summary)
     source = clip(source or "sentry", 255)
-    trigger = {
-        "summary": summary,
-        "source": source,
-        "severity": severity,
-        "custom_details": details,
-    }
-    return InboundEvent(
-        action="trigger",
-        dedup_key=key,
+    return alert_event(
+        "trigger",
+        key,
         summary=summary,
         source=source,
         severity=severity,
-        custom_details=details,
-        payload=pd_payload(
-            trigger,
-            component=component or None,
-            class_=class_ or None,
-            timestamp=timestamp or None,
-        ),
+        details=details,
+        component=component or None,
+        class_=class_ or None,
+        timestamp=timestamp or None,
         links=[Link(href=url, text="View in Sentry")] if url else [],
         client=CLIENT,
         client_url=url,
