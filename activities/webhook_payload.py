@@ -50,6 +50,9 @@ class WebhookEvent(BaseModel):
     id: str
     event_type: str
     occurred_at: datetime
+    # The event's position in its incident's history: deliveries run concurrently and may
+    # arrive out of order, and several events can share an occurred_at.
+    sequence: int
     agent: Agent
     data: WebhookIncident
     message: str
@@ -94,6 +97,7 @@ def webhook_body(delivery: Delivery, public_url: str) -> bytes:
             id=delivery.key,
             event_type=event.type.value,
             occurred_at=event.at,
+            sequence=event.seq,
             agent=agent(event.actor),
             data=data,
             message=event.message,

@@ -124,7 +124,12 @@ async def test_trigger_ack_resolve_notify_everywhere_once(
     )
 
     async def all_hooks() -> list[str]:
-        events = [h.headers["X-Tocsin-Event"] for h in webhook_receiver.received(hook)]
+        # Deliveries run concurrently and may arrive out of order (docs/webhooks.md):
+        # receivers order them by sequence.
+        received = sorted(
+            webhook_receiver.received(hook), key=lambda h: json.loads(h.body)["event"]["sequence"]
+        )
+        events = [h.headers["X-Tocsin-Event"] for h in received]
         return events if "incident.resolved" in events else []
 
     events = await eventually(all_hooks, "webhooks up to resolve")
