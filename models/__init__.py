@@ -9,6 +9,7 @@ from models.change_events import ChangeEvent
 from models.escalation import EscalationPolicy, EscalationStep
 from models.incident import Alert, Incident
 from models.notifications import ContactMethod, Notification, NotificationAttempt, NotificationRule
+from models.schedules import CalendarFeed, Schedule, ScheduleOverride
 from models.service import Integration, Service
 from models.suppression import SuppressionRule
 from models.timeline import TimelineEntry
@@ -17,6 +18,7 @@ from models.user import Team, TeamMember, User
 __all__ = [
     "Alert",
     "ApiKey",
+    "CalendarFeed",
     "ChangeEvent",
     "ContactMethod",
     "EscalationPolicy",
@@ -26,6 +28,8 @@ __all__ = [
     "Notification",
     "NotificationAttempt",
     "NotificationRule",
+    "Schedule",
+    "ScheduleOverride",
     "Service",
     "SuppressionRule",
     "Team",
