@@ -5,7 +5,6 @@ Functions flush but never commit (the caller's ``session_scope`` does); they rai
 """
 
 import re
-import zoneinfo
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, update
@@ -17,6 +16,7 @@ from models.auth import ApiKey
 from models.columns import utcnow
 from models.errors import Conflict, InvalidValue, UnknownReference
 from models.service import Service
+from models.time_zones import known_time_zone
 from models.user import ROLES, Team, TeamMember, User
 from tocsin.keys import new_id
 
@@ -32,9 +32,9 @@ def normalize_email(email: str) -> str:
 
 def check_timezone(name: str) -> str:
     try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-        raise InvalidValue("timezone", f"unknown time zone {name!r}") from err
+        known_time_zone(name)
+    except ValueError as err:
+        raise InvalidValue("timezone", str(err)) from err
     return name
 
 

@@ -9,7 +9,7 @@ instants (aware, kept in UTC). Every check names its field, so the API can answe
 import re
 from datetime import UTC, datetime, time
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +24,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from models.time_zones import known_time_zone
 
 # Layer times and render windows stay inside these (naive, read as local or UTC), so calendar
 # arithmetic and offset changes never overflow datetime's range.
@@ -176,10 +178,7 @@ class ScheduleSpec(_Model):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as err:  # OSError: "Europe"
-            raise ValueError(f"unknown time zone {value!r}") from err
+        known_time_zone(value)
         return value
 
     @property

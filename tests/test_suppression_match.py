@@ -223,6 +223,8 @@ def test_invalid_timezone_is_rejected() -> None:
     assert error_fields({"source": "x", "schedule": bad}) == ["schedule.timezone"]
     bad["timezone"] = "../../etc/passwd"
     assert error_fields({"source": "x", "schedule": bad}) == ["schedule.timezone"]
+    bad["timezone"] = "Europe"  # a tzdata folder: zoneinfo raises IsADirectoryError
+    assert error_fields({"source": "x", "schedule": bad}) == ["schedule.timezone"]
 
 
 def test_rule_without_conditions_is_rejected() -> None:
