@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.senders import build_senders, close_senders
 from models.db import create_engine, session_scope
 from models.migrate import upgrade
 from models.provisioning import create_api_key, create_integration, create_service
@@ -146,8 +147,12 @@ async def client(settings: Settings) -> Client:
 
 @pytest_asyncio.fixture(scope="session")
 async def worker(client: Client, engine: AsyncEngine, settings: Settings) -> AsyncIterator[None]:
-    async with build_worker(client, engine, settings.task_queue, settings):
-        yield
+    senders = build_senders(settings, engine)
+    try:
+        async with build_worker(client, engine, settings.task_queue, settings, senders):
+            yield
+    finally:
+        await close_senders(senders)  # the webhook sender's HTTP session
 
 
 @pytest_asyncio.fixture(scope="session")
