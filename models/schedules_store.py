@@ -46,10 +46,12 @@ def check_layers(time_zone: str, layers: Sequence[LayerInput] | Any) -> list[Nam
         ScheduleSpec(time_zone=time_zone)
     except ValidationError as err:
         raise InvalidValue("time_zone", _message(err)) from err
-    if isinstance(layers, Sequence) and len(layers) > MAX_LAYERS:
+    if isinstance(layers, str | bytes) or not isinstance(layers, Sequence):
+        raise InvalidValue("layers", "expected a list of layers")
+    if len(layers) > MAX_LAYERS:
         raise InvalidValue("layers", f"at most {MAX_LAYERS} layers")
     try:
-        return _LAYERS.validate_python(list(layers) if isinstance(layers, Sequence) else layers)
+        return _LAYERS.validate_python(list(layers))
     except ValidationError as err:
         raise _invalid("layers", err) from err
 
