@@ -261,3 +261,34 @@ async def test_shifts_default_to_two_weeks_from_now(
     assert end - start == timedelta(days=14)
     assert len(body["shifts"]) in (14, 15)
     assert body["shifts"][0]["start"] == body["from"] and body["shifts"][-1]["end"] == body["to"]
+
+
+async def test_the_docs_example(http: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    """docs/schedules.md's API example answers what the page says."""
+    ada, bob = await new_user(http, admin, "Ada"), await new_user(http, admin, "Bob")
+    cy = await new_user(http, admin, "Cy")
+    weekly = {"kind": "weekly", "handoffWeekday": 0, "handoffTime": "09:00"}
+    evenings = [{"days": [0, 1, 2, 3, 4], "start": "18:00", "end": "22:00"}]
+    schedule = await new_schedule(
+        http,
+        admin,
+        [
+            layer([ada, bob], start="2026-03-02T09:00", shift=weekly, name="weekly"),
+            layer(
+                [cy],
+                start="2026-03-02T00:00",
+                shift={"kind": "days", "days": 7},
+                restrictions=evenings,
+                name="evenings",
+            ),
+        ],
+    )
+    found = await oncall(http, admin, schedule, "2026-03-29T09:00:00+02:00")
+    assert found["at"] == "2026-03-29T07:00:00Z"
+    assert [u["id"] for u in found["users"]] == [bob]
+    assert found["shift"] == {
+        "start": "2026-03-27T21:00:00Z",
+        "end": "2026-03-30T07:00:00Z",
+        "layer": 0,
+        "overrideId": None,
+    }

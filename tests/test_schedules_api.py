@@ -131,7 +131,7 @@ def _broken(base: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]
 
 
 _DROP = object()
-GOOD = {
+GOOD: dict[str, Any] = {
     "name": "x",
     "timeZone": "Europe/Berlin",
     "layers": [

@@ -313,22 +313,24 @@ def shift_table(shown: dict[str, Any]) -> list[str]:
     zone = ZoneInfo(shown["time_zone"])
 
     def at(value: str) -> str:
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+        shown = datetime.fromisoformat(value).astimezone(zone)
+        return shown.strftime("%a %Y-%m-%d %H:%M %Z").ljust(26)
 
     rows = [
         f"{shown['name']} ({shown['id']}), {shown['time_zone']}: "
-        f"{at(shown['from'])} to {at(shown['to'])}"
+        f"{at(shown['from']).strip()} to {at(shown['to']).strip()}",
+        f"{'from':26}{'to':26}on call",
     ]
     cursor = shown["from"]
     for shift in [*shown["shifts"], None]:
         gap_end = shown["to"] if shift is None else shift["start"]
         if datetime.fromisoformat(cursor) < datetime.fromisoformat(gap_end):
-            rows.append(f"{at(cursor)}  {at(gap_end)}  (nobody on call)")
+            rows.append(f"{at(cursor)}{at(gap_end)}(nobody)")
         if shift is None:
             break
         who = shift["user_name"] or shift["user_id"]
         source = "override" if shift["override_id"] else f"layer {shift['layer']}"
-        rows.append(f"{at(shift['start'])}  {at(shift['end'])}  {who} ({source})")
+        rows.append(f"{at(shift['start'])}{at(shift['end'])}{who} ({source})")
         cursor = shift["end"]
     return rows
 
