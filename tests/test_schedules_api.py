@@ -353,6 +353,7 @@ async def test_overrides_list_and_delete(http: httpx.AsyncClient, admin: dict[st
         ({"layer": "1"}, "layer"),
         ({"layer": "-1"}, "layer"),
         ({"from": "3000-01-01T00:00:00Z"}, "from"),
+        ({"from": "2999-12-31T00:00:00Z"}, "to"),  # the default `to` is past 2999
     ],
 )
 async def test_shift_windows_are_checked(

@@ -277,7 +277,10 @@ async def shifts_route(schedule_id: str) -> dict[str, Any]:
         schedule = await _get_schedule(session, schedule_id)
         if query.layer is not None and query.layer >= len(schedule.layers):
             raise _bad_query("layer", f"the schedule has {len(schedule.layers)} layers")
-        found = await schedule_shifts(session, schedule_id, start, end, layer=query.layer)
+        try:
+            found = await schedule_shifts(session, schedule_id, start, end, layer=query.layer)
+        except ValueError as err:  # a default `to` past the year 2999
+            raise _bad_query("to", str(err)) from err
     if found is None:
         raise not_found("Schedule")
     _, views = found
