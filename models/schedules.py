@@ -4,15 +4,26 @@ calendar feed tokens (hashed). ``load_spec`` turns them back into the ScheduleSp
 models/shifts.py renders.
 """
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+import pydantic
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.columns import jsonb, timestamp, utcnow
-from models.schedule_spec import LayerSpec, OverrideSpec, ScheduleSpec
+from models.schedule_spec import EARLIEST, LATEST, LayerSpec, OverrideSpec, ScheduleSpec
+from models.shifts import MAX_WINDOW, Shift, render, to_utc
+
+MAX_LAYERS = 20
+
+
+class NamedLayer(LayerSpec):
+    """A layer as configured and stored: the spec plus an optional label for people."""
+
+    name: str | None = pydantic.Field(default=None, min_length=1, max_length=200)
 
 
 class Schedule(SQLModel, table=True):
@@ -57,12 +68,60 @@ class CalendarFeed(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp())
 
 
+def layer_spec(stored: Mapping[str, Any]) -> LayerSpec:
+    """A stored layer (camelCase JSON, maybe with a ``name``) as the renderer's LayerSpec."""
+    return LayerSpec.model_validate({k: v for k, v in stored.items() if k != "name"})
+
+
+def stored_layers(schedule: Schedule) -> list[NamedLayer]:
+    return [NamedLayer.model_validate(layer) for layer in schedule.layers]
+
+
+def check_instant(value: datetime) -> datetime:
+    """An aware instant in the years the renderer handles, in UTC. The year is checked
+    before any offset arithmetic, which would overflow at the ends of datetime's range."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("expected a date-time with an offset (e.g. 2026-03-02T09:00:00Z)")
+    if not EARLIEST.year < value.year < LATEST.year:
+        raise ValueError(f"expected a date-time from {EARLIEST.year + 1} to {LATEST.year - 1}")
+    return value.astimezone(UTC)
+
+
+def layer_span(spec: ScheduleSpec) -> tuple[datetime, datetime | None] | None:
+    """The instants the layers can cover: from the earliest layer start to the latest layer
+    end (None: some layer never ends); None when there are no layers."""
+    if not spec.layers:
+        return None
+    zone = spec.zone
+    start = min(to_utc(layer.start, zone) for layer in spec.layers)
+    ends = [layer.end for layer in spec.layers]
+    if any(end is None for end in ends):
+        return start, None
+    return start, max(to_utc(end, zone) for end in ends if end is not None)
+
+
+def render_span(spec: ScheduleSpec, window_start: datetime, window_end: datetime) -> list[Shift]:
+    """``render`` for a window of any length: rendered in pieces of at most 90 days and
+    joined where a shift crosses a seam (rendering is pointwise, so this equals one render)."""
+    shifts: list[Shift] = []
+    lo = window_start
+    while lo < window_end:
+        hi = min(lo + MAX_WINDOW, window_end)
+        for shift in render(spec, lo, hi):
+            if shifts and shifts[-1].end == shift.start and shifts[-1].same_source(shift):
+                shifts[-1] = shifts[-1].cut(shifts[-1].start, shift.end)
+            else:
+                shifts.append(shift)
+        lo = hi
+    return shifts
+
+
 def spec_of(schedule: Schedule, overrides: list[ScheduleOverride]) -> ScheduleSpec:
     """Overrides appear in creation order, so "latest created wins" holds."""
     ordered = sorted(overrides, key=lambda o: (o.created_at, o.id))
     return ScheduleSpec(
         time_zone=schedule.time_zone,
-        layers=[LayerSpec.model_validate(layer) for layer in schedule.layers],
+        layers=[layer_spec(layer) for layer in schedule.layers],
         overrides=[
             OverrideSpec(
                 user_id=o.user_id,

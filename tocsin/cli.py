@@ -8,8 +8,10 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tocsin.settings import Settings, get_settings
 
@@ -191,6 +193,184 @@ def cmd_team_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@contextmanager
+def _fields_named() -> Iterator[None]:
+    """A refused change names its field as the API would (camelCase), e.g.
+    ``layers.0.shift.hours.hours: ...``."""
+    from pydantic.alias_generators import to_camel
+
+    from models.errors import Conflict, InvalidValue, UnknownReference
+
+    try:
+        yield
+    except (Conflict, InvalidValue, UnknownReference) as err:
+        field = ".".join(to_camel(part) for part in err.field.split("."))
+        raise ValueError(f"{field}: {err}") from err
+
+
+def _instant(value: str, flag: str) -> Any:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as err:
+        raise ValueError(f"{flag}: not an ISO 8601 date-time: {value!r}") from err
+
+
+async def _replan(settings: Settings, schedule_id: str) -> None:
+    """Tell the schedule's handoff workflow (only schedules with handoff notifications have
+    one, so the CLI needs Temporal only for those)."""
+    from tocsin.temporal import connect
+    from web.handoffs import replan_handoffs
+
+    client = await connect(settings)
+    await replan_handoffs(client, settings.task_queue, schedule_id)
+
+
+def cmd_schedule_create(args: argparse.Namespace, settings: Settings) -> int:
+    from models.schedules_store import create_schedule
+
+    try:
+        layers = json.loads(args.layers_json)
+    except ValueError as err:
+        raise ValueError(f"--layers-json is not JSON: {err}") from err
+
+    async def work(session: Any) -> dict[str, Any]:
+        with _fields_named():
+            schedule = await create_schedule(
+                session,
+                args.name,
+                args.time_zone,
+                layers,
+                description=args.description,
+                team_id=args.team,
+            )
+        return {
+            "id": schedule.id,
+            "name": schedule.name,
+            "time_zone": schedule.time_zone,
+            "layers": len(schedule.layers),
+        }
+
+    _print(args, _with_session(settings, work))
+    return 0
+
+
+def cmd_schedule_show(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime, time, timedelta
+
+    from models.schedule_reads import schedule_shifts
+    from models.schedules import Schedule
+    from models.shifts import local, to_utc
+
+    if not 1 <= args.days <= 90:
+        raise ValueError("--days must be 1 to 90")
+
+    async def work(session: Any) -> dict[str, Any]:
+        schedule = await session.get(Schedule, args.id)
+        if schedule is None:
+            raise LookupError(f"unknown schedule {args.id}")
+        zone = ZoneInfo(schedule.time_zone)
+        today = local(datetime.now(UTC), zone).date()
+        start = to_utc(datetime.combine(today, time()), zone)
+        end = to_utc(datetime.combine(today + timedelta(days=args.days), time()), zone)
+        found = await schedule_shifts(session, schedule.id, start, end)
+        assert found is not None
+        return {
+            "id": schedule.id,
+            "name": schedule.name,
+            "time_zone": schedule.time_zone,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "shifts": [
+                {
+                    "user_id": view.user_id,
+                    "user_name": view.user_name,
+                    "start": view.start.isoformat(),
+                    "end": view.end.isoformat(),
+                    "local_start": view.start.astimezone(zone).isoformat(),
+                    "local_end": view.end.astimezone(zone).isoformat(),
+                    "layer": view.layer,
+                    "override_id": view.override_id,
+                }
+                for view in found[1]
+            ],
+        }
+
+    result = _with_session(settings, work)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print("\n".join(shift_table(result)))
+    return 0
+
+
+def shift_table(shown: dict[str, Any]) -> list[str]:
+    """``schedule show`` as text: one row per shift in the schedule's local time, with the
+    gaps where nobody is on call."""
+    from datetime import datetime
+
+    zone = ZoneInfo(shown["time_zone"])
+
+    def at(value: str) -> str:
+        shown = datetime.fromisoformat(value).astimezone(zone)
+        return shown.strftime("%a %Y-%m-%d %H:%M %Z").ljust(26)
+
+    rows = [
+        f"{shown['name']} ({shown['id']}), {shown['time_zone']}: "
+        f"{at(shown['from']).strip()} to {at(shown['to']).strip()}",
+        f"{'from':26}{'to':26}on call",
+    ]
+    cursor = shown["from"]
+    for shift in [*shown["shifts"], None]:
+        gap_end = shown["to"] if shift is None else shift["start"]
+        if datetime.fromisoformat(cursor) < datetime.fromisoformat(gap_end):
+            rows.append(f"{at(cursor)}{at(gap_end)}(nobody)")
+        if shift is None:
+            break
+        who = shift["user_name"] or shift["user_id"]
+        source = "override" if shift["override_id"] else f"layer {shift['layer']}"
+        rows.append(f"{at(shift['start'])}{at(shift['end'])}{who} ({source})")
+        cursor = shift["end"]
+    return rows
+
+
+def cmd_override_add(args: argparse.Namespace, settings: Settings) -> int:
+    from models.db import create_engine, session_scope
+    from models.schedules import Schedule
+    from models.schedules_store import add_override
+
+    start, end = _instant(args.start, "--start"), _instant(args.end, "--end")
+
+    async def run() -> dict[str, Any]:
+        engine = create_engine(settings)
+        try:
+            async with session_scope(engine) as session:
+                schedule = await session.get(Schedule, args.schedule)
+                if schedule is None:
+                    raise LookupError(f"unknown schedule {args.schedule}")
+                with _fields_named():
+                    override = await add_override(
+                        session, schedule, args.user, start, end, args.replaces
+                    )
+                notify = schedule.handoff_notifications
+        finally:
+            await engine.dispose()
+        if notify:
+            await _replan(settings, override.schedule_id)
+        return {
+            "id": override.id,
+            "schedule_id": override.schedule_id,
+            "user_id": override.user_id,
+            "replaces_user_id": override.replaces_user_id,
+            "start": override.start.isoformat(),
+            "end": override.end.isoformat(),
+        }
+
+    _print(args, asyncio.run(run()))
+    return 0
+
+
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -265,6 +445,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(team, "create", cmd_team_create, "create a team")
     p.add_argument("--name", required=True)
     p.add_argument("--members", help="comma-separated user ids")
+
+    schedule = commands.add_parser("schedule", help="manage on-call schedules").add_subparsers(
+        dest="verb", required=True
+    )
+    p = command(schedule, "create", cmd_schedule_create, "create an on-call schedule")
+    p.add_argument("--name", required=True)
+    p.add_argument("--time-zone", required=True, help="IANA time zone, e.g. Europe/Berlin")
+    p.add_argument(
+        "--layers-json",
+        required=True,
+        help='the layers as JSON, e.g. \'[{"start": "2026-03-02T09:00", "users": ["usr_…"], '
+        '"shift": {"kind": "weekly", "handoffWeekday": 0, "handoffTime": "09:00"}}]\' '
+        "(docs/schedules.md)",
+    )
+    p.add_argument("--description")
+    p.add_argument("--team", help="team id")
+    p = command(schedule, "show", cmd_schedule_show, "print the final shifts, local times")
+    p.add_argument("id", help="schedule id")
+    p.add_argument("--days", type=int, default=14, help="from today, 1 to 90 (default 14)")
+
+    override = commands.add_parser("override", help="manage schedule overrides").add_subparsers(
+        dest="verb", required=True
+    )
+    p = command(override, "add", cmd_override_add, "put someone on call for a while")
+    p.add_argument("--schedule", required=True, help="schedule id")
+    p.add_argument("--user", required=True, help="who covers")
+    p.add_argument("--start", required=True, help="ISO 8601 with an offset")
+    p.add_argument("--end", required=True, help="ISO 8601 with an offset")
+    p.add_argument("--replaces", help="cover only where this user is on call")
     return parser
 
 

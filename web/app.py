@@ -8,6 +8,7 @@ from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
 from web import (
     api_keys,
+    calendar_feeds,
     change_events,
     contact_methods,
     escalation_policies,
@@ -19,6 +20,7 @@ from web import (
     notifications,
     pagerduty,
     priorities,
+    schedules,
     service_integrations,
     services,
     slack,
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Quart:
         service_integrations,
         change_events,
         escalation_policies,
+        schedules,
+        calendar_feeds,
         api_keys,
         suppression,
         webhooks,
