@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.auth import ApiKey
 from models.columns import utcnow
 from models.errors import Conflict, InvalidValue, UnknownReference
+from models.schedules import Schedule
 from models.service import Service
 from models.time_zones import known_time_zone
 from models.user import ROLES, Team, TeamMember, User
@@ -170,14 +171,16 @@ async def update_team(
 
 
 async def delete_team(session: AsyncSession, team: Team) -> None:
-    """Its services stay, without a team (so non-admin users' keys no longer reach them)."""
+    """Its services and schedules stay, without a team (so non-admin users' keys no longer
+    reach those services)."""
     await session.exec(delete(TeamMember).where(col(TeamMember.team_id) == team.id))
-    await session.exec(
-        update(Service)
-        .where(col(Service.team_id) == team.id)
-        .values(team_id=None)
-        .execution_options(synchronize_session=False)
-    )
+    for owned in (Service, Schedule):
+        await session.exec(
+            update(owned)
+            .where(col(owned.team_id) == team.id)
+            .values(team_id=None)
+            .execution_options(synchronize_session=False)
+        )
     await session.delete(team)
     await session.flush()
 

@@ -466,3 +466,15 @@ async def test_list_pages_oldest_first(http: httpx.AsyncClient, admin: dict[str,
         assert response.status_code == 400 and response.json()["error"]["field"] == "cursor"
     zero = await http.get(URL, params={"limit": 0}, headers=admin)
     assert zero.status_code == 400 and zero.json()["error"]["field"] == "limit"
+
+
+async def test_deleting_the_team_keeps_its_schedules(
+    http: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    team = await created(http, admin, "/api/teams", {"name": unique("team")})
+    user = await new_user(http, admin)
+    schedule = await new_schedule(http, admin, [layer([user])], teamId=team["id"])
+    assert schedule["teamId"] == team["id"]
+    assert (await http.delete(f"/api/teams/{team['id']}", headers=admin)).status_code == 200
+    kept = await http.get(f"{URL}/{schedule['id']}", headers=admin)
+    assert kept.status_code == 200 and kept.json()["teamId"] is None
