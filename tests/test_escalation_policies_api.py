@@ -157,7 +157,7 @@ async def test_step_validation_names_the_field(
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert (error["code"], error["field"]) == ("INVALID_REQUEST", field)
-    if steps[0]["targets"][0]["type"] == "schedule":
+    if steps and steps[0]["targets"] and steps[0]["targets"][0]["type"] == "schedule":
         assert "unknown schedule sch_nope" in error["message"]
 
 
@@ -227,5 +227,5 @@ def test_check_steps_is_pure() -> None:
     ok = StepSpec(delay_minutes=0, targets=(Target("user", "usr_1"),), channels=("webhook",))
     check_steps([ok])
     with pytest.raises(InvalidValue) as err:
-        check_steps([ok, StepSpec(delay_minutes=1, targets=(Target("schedule", "s"),))])
+        check_steps([ok, StepSpec(delay_minutes=1, targets=(Target("group", "s"),))])
     assert err.value.field == "steps.1.targets.0.type"

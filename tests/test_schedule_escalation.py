@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import Incident
 from models.db import session_scope
+from models.escalation import StepSpec, Target, check_steps
 from tests.conftest import Tenant, make_api_key, new_key
 from tests.paging_helpers import give_policy, make_user
 from tests.schedule_helpers import add_override, delete_schedule, layer, make_schedule
@@ -158,3 +159,7 @@ async def test_policies_api_takes_schedule_targets(
     error = changed.json()["error"]
     assert (error["code"], error["field"]) == ("INVALID_REQUEST", "steps.1.targets.0.id")
     assert "unknown schedule sch_nope" in error["message"]
+
+
+def test_check_steps_accepts_schedule_targets() -> None:
+    check_steps([StepSpec(delay_minutes=0, targets=(Target("schedule", "sch_1"),))])
