@@ -289,10 +289,17 @@ async def test_a_handoff_dm_reaches_slack_once(
     [message] = await eventually(lambda: slack_api.messages(dm), "the handoff DM")
     assert f"on call for {schedule.name}" in message["text"]
     assert message["metadata"]["event_payload"]["schedule_id"] == schedule.id
-    async with session_scope(engine) as session:
-        [row] = (
-            await session.exec(select(Notification).where(Notification.incident_id == schedule.id))
-        ).all()
+
+    async def recorded() -> list[Notification] | None:
+        async with session_scope(engine) as session:
+            rows = (
+                await session.exec(
+                    select(Notification).where(Notification.incident_id == schedule.id)
+                )
+            ).all()
+        return list(rows) if rows and all(r.status != "sending" for r in rows) else None
+
+    [row] = await eventually(recorded, "the outcome recorded")
     assert (row.user_id, row.channel, row.status) == (eve.id, "slack", "sent")
     # Deleting the schedule ends its workflow.
     await delete_schedule(engine, schedule.id)
