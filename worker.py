@@ -12,6 +12,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.deliveries import DeliveryActivities, Sender
 from activities.escalation import EscalationActivities
+from activities.handoffs import HandoffActivities
 from activities.projection import ProjectionActivities
 from activities.senders import build_senders, close_senders
 from activities.slack_rooms import SlackRoomActivities
@@ -19,6 +20,7 @@ from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
 from workflows.deliveries import DeliveriesWorkflow
+from workflows.handoffs import ScheduleHandoffsWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.notifications import Channel
 
@@ -46,10 +48,11 @@ def build_worker(
     deliveries = DeliveryActivities(engine, senders)
     escalation = EscalationActivities(engine)
     rooms = SlackRoomActivities(settings)
+    handoffs = HandoffActivities(engine, settings)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[IncidentWorkflow, DeliveriesWorkflow],
+        workflows=[IncidentWorkflow, DeliveriesWorkflow, ScheduleHandoffsWorkflow],
         activities=[
             projection.project,
             deliveries.deliver,
@@ -58,6 +61,9 @@ def build_worker(
             escalation.service_channels,
             rooms.open_room,
             rooms.close_room,
+            handoffs.plan,
+            handoffs.notices,
+            handoffs.send,
         ],
         workflow_runner=SANDBOX,
     )

@@ -6,10 +6,18 @@ from temporalio import activity
 
 from activities.names import FIND_RECIPIENTS, LOAD_ESCALATION_POLICY, SERVICE_CHANNELS
 from models.db import session_scope
-from models.paging import contacts, expand_targets, service_policy
+from models.paging import contacts, resolve_targets, service_policy
 from models.service import Service
 from workflows.escalation import Policy, PolicyLookup, PolicyStep, Target
-from workflows.notifications import Channel, Page, Recipient, ServiceChannels, StepTargets
+from workflows.notifications import (
+    Channel,
+    Page,
+    Recipient,
+    ScheduleOnCall,
+    ServiceChannels,
+    StepRecipients,
+    StepTargets,
+)
 
 
 class EscalationActivities:
@@ -41,19 +49,32 @@ class EscalationActivities:
         return PolicyLookup(source="none", service_name=name)
 
     @activity.defn(name=FIND_RECIPIENTS)
-    async def find_recipients(self, step: StepTargets) -> list[Page]:
+    async def find_recipients(self, step: StepTargets) -> StepRecipients:
+        """The step's pages; schedule targets are resolved at ``step.at``, the instant the
+        step fired (so a retried lookup still asks about that instant)."""
         channels = None if step.channels is None else [c.value for c in step.channels]
         async with session_scope(self._engine) as session:
-            users = await expand_targets(session, step.targets)
-            found = await contacts(session, users, step.urgency.value, channels)
-        return [
-            Page(
-                recipient=Recipient(user_id=c.user.id, name=c.user.name),
-                channel=Channel(c.channel),
-                address=c.address,
-            )
-            for c in found
-        ]
+            resolved = await resolve_targets(session, step.targets, step.at)
+            found = await contacts(session, resolved.users, step.urgency.value, channels)
+        names = {u.id: u.name for u in resolved.users}
+        return StepRecipients(
+            pages=[
+                Page(
+                    recipient=Recipient(user_id=c.user.id, name=c.user.name),
+                    channel=Channel(c.channel),
+                    address=c.address,
+                )
+                for c in found
+            ],
+            schedules=[
+                ScheduleOnCall(
+                    schedule_id=s.schedule_id,
+                    name=s.name,
+                    on_call=[Recipient(user_id=u, name=names[u]) for u in s.user_ids],
+                )
+                for s in resolved.schedules
+            ],
+        )
 
     @activity.defn(name=SERVICE_CHANNELS)
     async def service_channels(self, service_id: str) -> ServiceChannels:

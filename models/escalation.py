@@ -1,8 +1,8 @@
 """Escalation policies: who is paged, in what order, and how long to wait between steps.
 
 Configuration only: the tables, plus the pure checks of a policy's shape (no I/O, so they
-are tested directly). Writes are in models/escalation_policies.py. The incident workflow
-does not run policies yet.
+are tested directly). Writes are in models/escalation_policies.py; the incident workflow
+runs policies (workflows/notifier.py).
 """
 
 from collections.abc import Sequence
@@ -85,7 +85,8 @@ def check_repeat_count(repeat_count: int) -> int:
 
 def check_steps(steps: Sequence[StepSpec]) -> None:
     """The shape of a policy's steps; raises InvalidValue naming the field, e.g.
-    ``steps.0.targets.1.type``. Whether users and teams exist is checked by the writer."""
+    ``steps.0.targets.1.type``. Whether users, teams and schedules exist is checked by the
+    writer."""
     if not 1 <= len(steps) <= MAX_STEPS:
         raise InvalidValue("steps", f"a policy needs 1 to {MAX_STEPS} steps")
     for i, step in enumerate(steps):
@@ -100,9 +101,6 @@ def check_steps(steps: Sequence[StepSpec]) -> None:
                 raise InvalidValue(
                     f"{at}.targets.{j}.type", f"must be one of {', '.join(TARGET_TYPES)}"
                 )
-            if target.type == "schedule":
-                # Accepted by the schema so the answer can say why, rather than "bad type".
-                raise InvalidValue(f"{at}.targets.{j}.type", "schedules are not available yet")
             if target in seen:
                 raise InvalidValue(f"{at}.targets.{j}", "the same target twice in one step")
             seen.add(target)

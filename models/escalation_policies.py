@@ -19,6 +19,7 @@ from models.escalation import (
     check_steps,
     step_rows,
 )
+from models.schedules import Schedule
 from models.service import Service
 from models.user import Team, User
 from tocsin.keys import new_id
@@ -156,17 +157,15 @@ async def require_policy(
 
 
 async def _require_targets(session: AsyncSession, steps: Sequence[StepSpec]) -> None:
-    """Every user and team target exists; the first missing one is named by its field."""
+    """Every user, team and schedule target exists; the first missing one is named by its
+    field."""
     wanted = {(t.type, t.id) for step in steps for t in step.targets}
-    user_ids = {i for kind, i in wanted if kind == "user"}
-    team_ids = {i for kind, i in wanted if kind == "team"}
     found: set[tuple[str, str]] = set()
-    if user_ids:
-        rows = await session.exec(select(User.id).where(col(User.id).in_(user_ids)))
-        found |= {("user", i) for i in rows.all()}
-    if team_ids:
-        rows = await session.exec(select(Team.id).where(col(Team.id).in_(team_ids)))
-        found |= {("team", i) for i in rows.all()}
+    for kind, table in (("user", User), ("team", Team), ("schedule", Schedule)):
+        ids = {i for k, i in wanted if k == kind}
+        if ids:
+            rows = await session.exec(select(table.id).where(col(table.id).in_(ids)))
+            found |= {(kind, i) for i in rows.all()}
     for i, step in enumerate(steps):
         for j, target in enumerate(step.targets):
             if (target.type, target.id) not in found:

@@ -134,7 +134,7 @@ async def test_deleted_service_does_not_hold_its_policy(
         ([step(("team", "TEAM")), step(("team", "TEAM"), ("user", "usr_nope"))],
          "steps.1.targets.1.id"),
         ([step(("team", "team_nope"))], "steps.0.targets.0.id"),
-        ([step(("schedule", "sch_1"))], "steps.0.targets.0.type"),
+        ([step(("schedule", "sch_nope"))], "steps.0.targets.0.id"),
         ([step(("group", "TEAM"))], "steps.0.targets.0.type"),
         ([step(("team", "TEAM"), ("team", "TEAM"))], "steps.0.targets.1"),
         ([step(("team", "TEAM"), delay=-1)], "steps.0.delayMinutes"),
@@ -157,8 +157,8 @@ async def test_step_validation_names_the_field(
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert (error["code"], error["field"]) == ("INVALID_REQUEST", field)
-    if field.endswith("type") and steps[0]["targets"][0]["type"] == "schedule":
-        assert "schedules are not available yet" in error["message"]
+    if steps and steps[0]["targets"] and steps[0]["targets"][0]["type"] == "schedule":
+        assert "unknown schedule sch_nope" in error["message"]
 
 
 @pytest.mark.parametrize(
@@ -227,5 +227,5 @@ def test_check_steps_is_pure() -> None:
     ok = StepSpec(delay_minutes=0, targets=(Target("user", "usr_1"),), channels=("webhook",))
     check_steps([ok])
     with pytest.raises(InvalidValue) as err:
-        check_steps([ok, StepSpec(delay_minutes=1, targets=(Target("schedule", "s"),))])
+        check_steps([ok, StepSpec(delay_minutes=1, targets=(Target("group", "s"),))])
     assert err.value.field == "steps.1.targets.0.type"

@@ -232,7 +232,7 @@ class EscalationTarget(CamelModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["user", "team", "schedule"] = Field(
-        description="schedule targets are refused until schedules exist"
+        description="a schedule pages whoever is on call when the step fires"
     )
     id: str = Field(min_length=1, max_length=40)
 

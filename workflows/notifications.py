@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from workflows.messages import IncidentSnapshot, Urgency
 
@@ -120,6 +120,31 @@ class StepTargets(BaseModel):
     targets: list[dict[str, str]]
     urgency: Urgency
     channels: list[Channel] | None = None
+    # When the step fired (workflow time): schedules are resolved at this instant. None
+    # (inputs recorded before schedules): the activity's clock.
+    at: datetime | None = None
+
+
+class ScheduleOnCall(BaseModel):
+    """A schedule target as its step fired: who was on call (empty: nobody)."""
+
+    schedule_id: str
+    name: str
+    on_call: list[Recipient] = []
+
+
+class StepRecipients(BaseModel):
+    """What the recipient lookup found: the step's pages, and who each schedule target
+    resolved to (for the timeline). Histories recorded before schedule targets hold a bare
+    list of pages, still read as ``pages``."""
+
+    pages: list[Page] = []
+    schedules: list[ScheduleOnCall] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_pages(cls, value: Any) -> Any:
+        return {"pages": value} if isinstance(value, list) else value
 
 
 class ServiceChannels(BaseModel):
@@ -158,3 +183,49 @@ class Handoff(BaseModel):
 
     deliveries: list[Delivery] = []
     close_room: CloseIncidentRoomIn | None = None
+
+
+# --- handoff notifications (workflows/handoffs.py) -------------------------------------------
+
+
+class HandoffsIn(BaseModel):
+    """Input of a schedule's handoff workflow (and of each continue-as-new run)."""
+
+    schedule_id: str
+
+
+class HandoffPlanIn(BaseModel):
+    schedule_id: str
+    # Workflow time: the handoff looked for is the first one strictly after it.
+    after: datetime
+
+
+class HandoffPlan(BaseModel):
+    """The schedule's next handoff: ``at`` None when there is none before ``horizon``;
+    ``active`` False when the schedule is gone or has handoff notifications off."""
+
+    active: bool
+    at: datetime | None = None
+    user_ids: list[str] = []
+    horizon: datetime | None = None
+
+
+class HandoffAt(BaseModel):
+    """Who to tell, and how, about the handoff at ``start``."""
+
+    schedule_id: str
+    start: datetime
+
+
+class HandoffNotice(BaseModel):
+    """One handoff message to one address. ``key`` is its exactly-once identity in the
+    ``notification`` table: (schedule, shift start, person, channel, address)."""
+
+    key: str
+    schedule_id: str
+    channel: Channel
+    address: str
+    recipient: Recipient
+    subject: str
+    text: str
+    max_attempts: int = 1

@@ -46,10 +46,11 @@ from workflows.notifications import (
     IncidentEvent,
     IncidentRoom,
     IncidentRoomIn,
-    Page,
     Purpose,
+    ScheduleOnCall,
     ServiceChannels,
     SlackMessage,
+    StepRecipients,
     StepTargets,
 )
 
@@ -270,34 +271,45 @@ class Notifier:
         if step is None:
             self._host.escalation_finished()
             return
-        pages: list[Page] = await workflow.execute_local_activity(
+        found: StepRecipients = await workflow.execute_local_activity(
             FIND_RECIPIENTS,
             StepTargets(
                 service_id=incident.service_id,
                 targets=[t.model_dump() for t in step.targets],
                 urgency=incident.urgency,
                 channels=None if step.channels is None else [Channel(c) for c in step.channels],
+                at=workflow.now(),
             ),
-            result_type=list[Page],
+            # Same command as before schedule targets; older runs recorded a bare list.
+            result_type=StepRecipients,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=LOOKUP_RETRY,
         )
+        pages = found.pages
         names = list(dict.fromkeys(p.recipient.name for p in pages))
         label = f"step {step.index + 1}" + (f", round {step.round + 1}" if step.round else "")
+        data: dict[str, Any] = {
+            "policyId": lookup.policy.id,
+            "source": lookup.source,
+            "step": step.index + 1,
+            "round": step.round,
+            "targets": [t.model_dump() for t in step.targets],
+            "recipients": names,
+        }
+        if found.schedules:
+            data["schedules"] = {
+                s.schedule_id: [r.user_id for r in s.on_call] for s in found.schedules
+            }
         entry = self._host.record(
             ESCALATION_ACTOR,
             "escalation",
-            f"Escalation {label}: notifying {', '.join(names)}"
-            if names
-            else f"Escalation {label}: nobody to notify",
-            {
-                "policyId": lookup.policy.id,
-                "source": lookup.source,
-                "step": step.index + 1,
-                "round": step.round,
-                "targets": [t.model_dump() for t in step.targets],
-                "recipients": names,
-            },
+            (
+                f"Escalation {label}: notifying {', '.join(names)}"
+                if names
+                else f"Escalation {label}: nobody to notify"
+            )
+            + "".join(f"; {_on_call(s)}" for s in found.schedules),
+            data,
         )
         event = self.event(entry.seq, EventType.ESCALATED, ESCALATION_ACTOR, f"Escalated ({label})")
         event = event.model_copy(update={"service_name": lookup.service_name})
@@ -589,3 +601,9 @@ class Notifier:
                 "step": delivery.step,
             },
         )
+
+
+def _on_call(schedule: ScheduleOnCall) -> str:
+    if not schedule.on_call:
+        return f"nobody on call for {schedule.name}"
+    return f"on call for {schedule.name}: {', '.join(r.name for r in schedule.on_call)}"
