@@ -9,6 +9,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from models.db import session_scope
 from models.escalation import EscalationPolicy, EscalationStep
@@ -24,6 +26,7 @@ from tests.schedule_helpers import (
     unique,
 )
 from tocsin.keys import new_id
+from workflows.handoffs import handoffs_workflow_id
 
 
 @pytest.fixture
@@ -478,3 +481,22 @@ async def test_deleting_the_team_keeps_its_schedules(
     assert (await http.delete(f"/api/teams/{team['id']}", headers=admin)).status_code == 200
     kept = await http.get(f"{URL}/{schedule['id']}", headers=admin)
     assert kept.status_code == 200 and kept.json()["teamId"] is None
+
+
+async def test_only_schedules_with_handoff_notifications_get_a_handoff_workflow(
+    http: httpx.AsyncClient, admin: dict[str, str], client: Client
+) -> None:
+    user = await new_user(http, admin)
+    quiet = await new_schedule(http, admin, [layer([user])])
+    loud = await new_schedule(http, admin, [layer([user])], handoffNotifications=True)
+    described = await client.get_workflow_handle(handoffs_workflow_id(loud["id"])).describe()
+    assert described.status == WorkflowExecutionStatus.RUNNING
+    with pytest.raises(RPCError):
+        await client.get_workflow_handle(handoffs_workflow_id(quiet["id"])).describe()
+    # Turning them on later starts it too.
+    turned_on = await http.patch(
+        f"{URL}/{quiet['id']}", json={"handoffNotifications": True}, headers=admin
+    )
+    assert turned_on.status_code == 200
+    handle = client.get_workflow_handle(handoffs_workflow_id(quiet["id"]))
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING

@@ -1,8 +1,9 @@
 """``/api/escalation-policies``: who is paged for a service's incidents, in what order
 (scope services:read; services:write for changes).
 
-Configuration only for now: the incident workflow does not run policies yet. A policy may be
-shared by many services, so changing one needs a key not limited to services.
+The incident workflow runs the policy (workflows/notifier.py); a change applies to open
+incidents from their next step. A policy may be shared by many services, so changing one
+needs a key not limited to services.
 """
 
 from collections.abc import Sequence

@@ -9,6 +9,7 @@ docs/schedules.md.
 
 import base64
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from quart import Blueprint, request
 from quart_schema import document_querystring, document_request, document_response, tag
 from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.service import RPCError
 
 from models.db import session_scope
 from models.errors import InUse
@@ -61,6 +63,8 @@ from web.schedule_schemas import (
     ShiftRef,
 )
 from web.text import storable
+
+log = logging.getLogger("tocsin.web.schedules")
 
 blueprint = Blueprint("schedules", __name__)
 
@@ -113,7 +117,8 @@ async def post_route() -> tuple[dict[str, Any], int]:
                 handoff_notifications=body.handoff_notifications,
             )
             out = _out(schedule).model_dump(mode="json", by_alias=True)
-    await _replan(schedule.id)
+            handoffs = schedule.handoff_notifications
+    await _replan(schedule.id, handoffs)
     return out, 201
 
 
@@ -147,7 +152,8 @@ async def patch_route(schedule_id: str) -> dict[str, Any]:
             schedule = await _get_schedule(session, schedule_id)
             await update_schedule(session, schedule, changes)
             out = _out(schedule).model_dump(mode="json", by_alias=True)
-    await _replan(schedule_id)
+            handoffs = schedule.handoff_notifications
+    await _replan(schedule_id, handoffs)
     return out
 
 
@@ -164,7 +170,6 @@ async def delete_route(schedule_id: str) -> dict[str, Any]:
             await delete_schedule(session, await _get_schedule(session, schedule_id))
     except InUse as err:
         raise ApiError(409, "SCHEDULE_IN_USE", str(err)) from err
-    await _replan(schedule_id)
     return Deleted(id=schedule_id).model_dump(mode="json", by_alias=True)
 
 
@@ -190,7 +195,8 @@ async def post_override_route(schedule_id: str) -> tuple[dict[str, Any], int]:
                 session, schedule, body.user_id, body.start, body.end, body.replaces_user_id
             )
             out = _override_out(override)
-    await _replan(schedule_id)
+            handoffs = schedule.handoff_notifications
+    await _replan(schedule_id, handoffs)
     return out, 201
 
 
@@ -219,10 +225,11 @@ async def delete_override_route(schedule_id: str, override_id: str) -> dict[str,
     """Remove an override; the layers decide again (scope services:write)."""
     await unrestricted_principal("services:write")
     async with session_scope(runtime().engine) as session:
-        await _get_schedule(session, schedule_id)
+        schedule = await _get_schedule(session, schedule_id)
         if not await delete_override(session, schedule_id, override_id):
             raise not_found("Override")
-    await _replan(schedule_id)
+        handoffs = schedule.handoff_notifications
+    await _replan(schedule_id, handoffs)
     return Deleted(id=override_id).model_dump(mode="json", by_alias=True)
 
 
@@ -320,9 +327,19 @@ async def _get_schedule(session: AsyncSession, schedule_id: str) -> Schedule:
     return schedule
 
 
-async def _replan(schedule_id: str) -> None:
+async def _replan(schedule_id: str, handoff_notifications: bool) -> None:
+    """Wake the schedule's handoff workflow to plan again. Only schedules with handoff
+    notifications need it: a workflow whose schedule was deleted or turned them off finds
+    out when it next wakes, and ends without sending. The change is committed already, so
+    a Temporal error is logged, not answered as a failed change; the workflow re-reads the
+    schedule before every handoff anyway."""
+    if not handoff_notifications:
+        return
     rt = runtime()
-    await replan_handoffs(rt.client, rt.settings.task_queue, schedule_id)
+    try:
+        await replan_handoffs(rt.client, rt.settings.task_queue, schedule_id)
+    except RPCError:
+        log.warning("could not wake the handoff workflow of %s", schedule_id, exc_info=True)
 
 
 def _out(schedule: Schedule) -> ScheduleOut:
