@@ -21,6 +21,7 @@ from pydantic import (
     NaiveDatetime,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -64,7 +65,19 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
-LocalDateTime = Annotated[NaiveDatetime, AfterValidator(_in_range)]
+# Documented as a plain string: JSON Schema's "date-time" requires an offset, and these
+# have none on purpose (they are wall-clock times in the schedule's zone).
+LocalDateTime = Annotated[
+    NaiveDatetime,
+    AfterValidator(_in_range),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$",
+            "examples": ["2026-03-02T09:00"],
+        }
+    ),
+]
 
 Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
 UserId = Annotated[str, Field(min_length=1, max_length=200)]
