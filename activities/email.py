@@ -8,6 +8,7 @@ final.
 """
 
 from datetime import datetime
+from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -37,28 +38,35 @@ class EmailSender:
     async def send(self, delivery: Delivery) -> Sent:
         s = self._settings
         message = compose(delivery, s.smtp_from, s.public_url)
-        password = s.smtp_password.get_secret_value() if s.smtp_password else None
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username or None,
-                password=password if s.smtp_username else None,
-                start_tls=s.smtp_starttls,
-                timeout=self._timeout,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as err:
-            refused = err.recipients[0] if err.recipients else None
-            code = refused.code if refused else 550
-            raise _refused(code, refused.message if refused else str(err)) from err
-        except aiosmtplib.SMTPResponseException as err:
-            raise _refused(err.code, err.message) from err
-        except aiosmtplib.SMTPNotSupported as err:  # e.g. STARTTLS required but not offered
-            raise DeliveryFailed(f"SMTP server: {err}", retryable=False) from err
-        except (aiosmtplib.SMTPException, OSError) as err:  # connect, timeout, disconnect
-            raise DeliveryFailed(f"SMTP connection failed: {err!r}") from err
+        await send_message(s, message, self._timeout)
         return Sent(external_id=message["Message-ID"], data={"message_id": message["Message-ID"]})
+
+
+async def send_message(settings: Settings, message: EmailMessage, timeout_seconds: float) -> None:
+    """Send one composed message over a fresh SMTP connection (incident emails and handoff
+    notices alike); raise DeliveryFailed, retryable unless the server's answer is final."""
+    s = settings
+    password = s.smtp_password.get_secret_value() if s.smtp_password else None
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username or None,
+            password=password if s.smtp_username else None,
+            start_tls=s.smtp_starttls,
+            timeout=timeout_seconds,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as err:
+        refused = err.recipients[0] if err.recipients else None
+        code = refused.code if refused else 550
+        raise _refused(code, refused.message if refused else str(err)) from err
+    except aiosmtplib.SMTPResponseException as err:
+        raise _refused(err.code, err.message) from err
+    except aiosmtplib.SMTPNotSupported as err:  # e.g. STARTTLS required but not offered
+        raise DeliveryFailed(f"SMTP server: {err}", retryable=False) from err
+    except (aiosmtplib.SMTPException, OSError) as err:  # connect, timeout, disconnect
+        raise DeliveryFailed(f"SMTP connection failed: {err!r}") from err
 
 
 def _refused(code: int, text: str) -> DeliveryFailed:

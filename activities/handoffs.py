@@ -6,11 +6,12 @@ the final, rendered schedule: layers, restrictions and overrides), so a person w
 runs on from an override, or a one-person rotation, is not told again. The workflow passes
 every instant in (workflow time), so a retried activity asks about the same moment.
 
-Exactly once like incident deliveries (activities/deliveries.py): the ``notification`` row
-for the notice's key is claimed and the attempt counted before the send; a Slack retry after
-an unknown outcome looks for the key in the DM's message metadata first. The row's
-``incident_id`` holds the schedule id (the subject of the notification), ``purpose``
-"handoff".
+Exactly once like incident deliveries, on the same ledger (activities/notification_ledger.py):
+the ``notification`` row for the notice's key is claimed and the attempt counted before the
+send; a Slack retry after an unknown outcome looks for the key in the DM's message metadata
+first (activities/slack.py ``find_message``); email goes out through activities/email.py's
+``send_message``. The row's ``incident_id`` holds the schedule id (the subject of the
+notification), ``purpose`` "handoff".
 """
 
 import hashlib
@@ -18,25 +19,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiosmtplib
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.deliveries import DeliveryFailed, Sent
+from activities.email import TIMEOUT_SECONDS as EMAIL_TIMEOUT_SECONDS
+from activities.email import send_message
 from activities.email_message import message_id
 from activities.names import HANDOFF_NOTICES, PLAN_HANDOFF, SEND_HANDOFF
-from activities.slack import METADATA_EVENT_TYPE
-from activities.slack_client import NOT_CONFIGURED, calling, pages, slack_client, user_id_for
+from activities.notification_ledger import FINAL, NotificationLedger, Sent
+from activities.slack import find_message, message_metadata, post_message
+from activities.slack_client import NOT_CONFIGURED, dm_channel, slack_client, user_id_for
 from models.columns import utcnow
 from models.db import session_scope
-from models.notifications import ContactMethod, Notification, NotificationAttempt
+from models.notifications import ContactMethod
 from models.schedules import load_spec
 from models.shifts import Shift, render
 from models.user import User
@@ -57,8 +55,6 @@ LOOKAHEAD = timedelta(days=14)
 PURPOSE = "handoff"
 EVENT_TYPE = "schedule.handoff"
 _TICK = timedelta(microseconds=1)
-SMTP_TIMEOUT_SECONDS = 15.0
-HISTORY_PAGES = 10
 
 
 # --- pure ------------------------------------------------------------------------------------
@@ -124,12 +120,26 @@ def addresses(user: User, methods: Sequence[ContactMethod]) -> list[tuple[Channe
     return out or [(Channel.EMAIL, user.email)]
 
 
+def handoff_email(notice: HandoffNotice, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = notice.address
+    message["Subject"] = notice.subject
+    message["Message-ID"] = message_id(notice.key)
+    message["Date"] = format_datetime(utcnow())
+    message["X-Tocsin-Schedule"] = notice.schedule_id
+    message["X-Tocsin-Delivery"] = notice.key
+    message.set_content(notice.text + "\n")
+    return message
+
+
 # --- activities ------------------------------------------------------------------------------
 
 
 class HandoffActivities:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self._engine = engine
+        self._ledger = NotificationLedger(engine)
         self._settings = settings
         self._slack = slack_client(settings)
 
@@ -191,31 +201,33 @@ class HandoffActivities:
 
     @activity.defn(name=SEND_HANDOFF)
     async def send(self, notice: HandoffNotice) -> DeliveryResult:
-        row = await self._claim(notice)
-        if row.status in ("sent", "failed", "skipped"):
+        row = await self._ledger.claim(
+            notice.key,
+            incident_id=notice.schedule_id,
+            channel=notice.channel.value,
+            purpose=PURPOSE,
+            event_type=EVENT_TYPE,
+            address=notice.address,
+            user_id=notice.recipient.user_id,
+        )
+        if row.status in FINAL:
             return DeliveryResult(key=row.key, status=row.status, detail=row.detail)  # type: ignore[arg-type]
         reason = self._unavailable(notice.channel)
         if reason is not None:
-            return await self._finish(notice.key, "skipped", reason, Sent())
+            return await self._ledger.finish(notice.key, "skipped", reason, Sent())
         if row.attempts > 0 and notice.channel == Channel.SLACK:
             found = await self._find_slack(notice, row.created_at)
             if found is not None:
-                return await self._finish(notice.key, "sent", "found after a retry", found)
-        attempt = await self._count_attempt(notice.key)
-        try:
-            sent = await (
+                return await self._ledger.finish(notice.key, "sent", "found after a retry", found)
+        return await self._ledger.send_once(
+            notice.key,
+            notice.max_attempts,
+            lambda: (
                 self._send_slack(notice)
                 if notice.channel == Channel.SLACK
                 else self._send_email(notice)
-            )
-        except Exception as err:  # any failure is recorded; DeliveryFailed says if it is final
-            failed = err if isinstance(err, DeliveryFailed) else DeliveryFailed(repr(err))
-            await self._record_attempt(notice.key, attempt, False, failed.detail, failed.data)
-            if not failed.retryable or activity.info().attempt >= notice.max_attempts:
-                return await self._finish(notice.key, "failed", failed.detail, Sent())
-            raise ApplicationError(failed.detail, type="DELIVERY_FAILED") from err
-        await self._record_attempt(notice.key, attempt, True, None, sent.data)
-        return await self._finish(notice.key, "sent", None, sent)
+            ),
+        )
 
     # --- channels ----------------------------------------------------------------------------
 
@@ -229,120 +241,25 @@ class HandoffActivities:
     async def _send_slack(self, notice: HandoffNotice) -> Sent:
         assert self._slack is not None
         user = await user_id_for(self._slack, notice.address)
-        with calling("chat.postMessage"):
-            response = await self._slack.chat_postMessage(
-                channel=user,
-                text=notice.text,
-                metadata={
-                    "event_type": METADATA_EVENT_TYPE,
-                    "event_payload": {"key": notice.key, "schedule_id": notice.schedule_id},
-                },
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        channel, ts = str(response["channel"]), str(response["ts"])
+        posted = await post_message(
+            self._slack,
+            user,
+            text=notice.text,
+            metadata=message_metadata(notice.key, schedule_id=notice.schedule_id),
+        )
+        channel, ts = str(posted["channel"]), str(posted["ts"])
         return Sent(external_id=f"{channel}/{ts}", data={"channel": channel, "ts": ts})
 
     async def _find_slack(self, notice: HandoffNotice, since: datetime) -> Sent | None:
         """The DM an earlier attempt posted, found by the key in its metadata."""
         assert self._slack is not None
-        user = await user_id_for(self._slack, notice.address)
-        with calling("conversations.open"):
-            opened = await self._slack.conversations_open(users=user)
-        channel = str(opened["channel"]["id"])
-        oldest = f"{(since - timedelta(minutes=2)).timestamp():.6f}"
-        async for page in pages(
-            self._slack, "conversations.history", HISTORY_PAGES, channel=channel,
-            oldest=oldest, limit=100, include_all_metadata="true",
-        ):  # fmt: skip
-            for message in page.get("messages", []):
-                metadata = message.get("metadata") or {}
-                if (metadata.get("event_payload") or {}).get("key") == notice.key:
-                    ts = str(message["ts"])
-                    return Sent(external_id=f"{channel}/{ts}", data={"found": True})
-        return None
+        channel = await dm_channel(self._slack, notice.address)
+        ts = await find_message(
+            self._slack, "conversations.history", notice.key, since, channel=channel
+        )
+        return None if ts is None else Sent(external_id=f"{channel}/{ts}", data={"found": True})
 
     async def _send_email(self, notice: HandoffNotice) -> Sent:
-        s = self._settings
-        message = EmailMessage()
-        message["From"] = s.smtp_from
-        message["To"] = notice.address
-        message["Subject"] = notice.subject
-        message["Message-ID"] = message_id(notice.key)
-        message["Date"] = format_datetime(utcnow())
-        message["X-Tocsin-Schedule"] = notice.schedule_id
-        message["X-Tocsin-Delivery"] = notice.key
-        message.set_content(notice.text + "\n")
-        password = s.smtp_password.get_secret_value() if s.smtp_password else None
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username or None,
-                password=password if s.smtp_username else None,
-                start_tls=s.smtp_starttls,
-                timeout=SMTP_TIMEOUT_SECONDS,
-            )
-        except aiosmtplib.SMTPResponseException as err:  # 5xx is final, 4xx worth a retry
-            raise DeliveryFailed(
-                f"SMTP server answered {err.code} {err.message}".strip(),
-                retryable=not 500 <= err.code < 600,
-                data={"smtp_code": err.code},
-            ) from err
-        except (aiosmtplib.SMTPException, OSError) as err:
-            raise DeliveryFailed(f"SMTP failed: {err!r}") from err
+        message = handoff_email(notice, self._settings.smtp_from)
+        await send_message(self._settings, message, EMAIL_TIMEOUT_SECONDS)
         return Sent(external_id=message["Message-ID"], data={"message_id": message["Message-ID"]})
-
-    # --- the notification row ----------------------------------------------------------------
-
-    async def _claim(self, notice: HandoffNotice) -> Notification:
-        claim = insert(Notification).values(
-            key=notice.key,
-            incident_id=notice.schedule_id,
-            channel=notice.channel.value,
-            purpose=PURPOSE,
-            event_type=EVENT_TYPE,
-            address=notice.address,
-            user_id=notice.recipient.user_id,
-            status="sending",
-            attempts=0,
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        async with session_scope(self._engine) as session:
-            await session.execute(claim.on_conflict_do_nothing())
-            found = await session.exec(select(Notification).where(Notification.key == notice.key))
-            return found.one()
-
-    async def _count_attempt(self, key: str) -> int:
-        async with session_scope(self._engine) as session:
-            result = await session.execute(
-                update(Notification)
-                .where(col(Notification.key) == key)
-                .values(attempts=Notification.attempts + 1, updated_at=utcnow())
-                .returning(col(Notification.attempts))
-            )
-            return int(result.scalar_one())
-
-    async def _record_attempt(
-        self, key: str, attempt: int, ok: bool, detail: str | None, data: dict[str, Any]
-    ) -> None:
-        row = insert(NotificationAttempt).values(
-            key=key, attempt=attempt, at=utcnow(), ok=ok, detail=detail, data=data
-        )
-        async with session_scope(self._engine) as session:
-            await session.execute(row.on_conflict_do_nothing())
-
-    async def _finish(
-        self, key: str, status: str, detail: str | None, sent: Sent
-    ) -> DeliveryResult:
-        async with session_scope(self._engine) as session:
-            await session.execute(
-                update(Notification)
-                .where(col(Notification.key) == key)
-                .values(
-                    status=status, detail=detail, external_id=sent.external_id, updated_at=utcnow()
-                )
-            )
-        return DeliveryResult(key=key, status=status, detail=detail)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from activities.slack_client import (
     NOT_CONFIGURED,
     calling,
     channel_id,
+    dm_channel,
     pages,
     slack_client,
     user_id_for,
@@ -36,11 +37,54 @@ HISTORY_PAGE = 100
 HISTORY_MAX_PAGES = 10
 
 
+def message_metadata(key: str, **payload: str) -> dict[str, Any]:
+    """The metadata a message Tocsin posts carries: its notification key, and its subject."""
+    return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": key, **payload}}
+
+
 def delivery_metadata(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "event_type": METADATA_EVENT_TYPE,
-        "event_payload": {"key": delivery.key, "incident_id": delivery.event.incident.id},
-    }
+    return message_metadata(delivery.key, incident_id=delivery.event.incident.id)
+
+
+async def post_message(
+    client: AsyncWebClient,
+    channel: str,
+    *,
+    text: str,
+    metadata: dict[str, Any],
+    blocks: list[dict[str, Any]] | None = None,
+    thread_ts: str | None = None,
+) -> dict[str, Any]:
+    """Post one message, links and media not unfurled; Slack's answer (``channel``, ``ts``)."""
+    with calling("chat.postMessage"):
+        response = await client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            metadata=metadata,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+    return response.data  # type: ignore[return-value]
+
+
+async def find_message(
+    client: AsyncWebClient, method: str, key: str, since: datetime, **params: Any
+) -> str | None:
+    """The ts of the message carrying ``key`` in its metadata, posted after ``since`` (less
+    the clock margin), if Slack has it (``method``: conversations.history or .replies)."""
+    oldest = f"{(since - CLOCK_MARGIN).timestamp():.6f}"
+    async for page in pages(
+        client, method, HISTORY_MAX_PAGES, oldest=oldest, limit=HISTORY_PAGE,
+        include_all_metadata="true", **params,
+    ):  # fmt: skip
+        for message in page.get("messages", []):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("key") == key:
+                return str(message["ts"])
+    return None
 
 
 class SlackSender:
@@ -75,19 +119,18 @@ class SlackSender:
 
     async def find_sent(self, delivery: Delivery, since: datetime) -> Sent | None:
         client = self._require()
-        oldest = f"{(since - CLOCK_MARGIN).timestamp():.6f}"
         try:
             if delivery.purpose == Purpose.UPDATE:
                 return None
             if delivery.purpose == Purpose.REPLY:
                 channel, ts = _thread(delivery)
-                found = await self._search(
-                    client, "conversations.replies", delivery, channel=channel, ts=ts, oldest=oldest
+                found = await find_message(
+                    client, "conversations.replies", delivery.key, since, channel=channel, ts=ts
                 )
             else:
                 channel = await self._conversation(client, delivery)
-                found = await self._search(
-                    client, "conversations.history", delivery, channel=channel, oldest=oldest
+                found = await find_message(
+                    client, "conversations.history", delivery.key, since, channel=channel
                 )
         except DeliveryFailed as err:
             if err.retryable:
@@ -110,17 +153,15 @@ class SlackSender:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
     ) -> Sent:
-        with calling("chat.postMessage"):
-            response = await client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=blocks,
-                thread_ts=thread_ts,
-                metadata=delivery_metadata(delivery),
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        return _sent(response.data)
+        posted = await post_message(
+            client,
+            channel,
+            text=text,
+            metadata=delivery_metadata(delivery),
+            blocks=blocks,
+            thread_ts=thread_ts,
+        )
+        return _sent(posted)
 
     async def _update(self, client: AsyncWebClient, delivery: Delivery) -> Sent:
         channel, ts = _thread(delivery)
@@ -137,28 +178,7 @@ class SlackSender:
         """Where a PAGE or ANNOUNCE was posted: a person's DM, or the channel's id."""
         if delivery.purpose != Purpose.PAGE:
             return await channel_id(client, delivery.address)
-        user = await user_id_for(client, delivery.address)
-        with calling("conversations.open"):
-            response = await client.conversations_open(users=user)
-        return str(response["channel"]["id"])
-
-    async def _search(
-        self, client: AsyncWebClient, method: str, delivery: Delivery, **params: Any
-    ) -> str | None:
-        """The ts of the message carrying this delivery's key, if Slack has it."""
-        async for page in pages(
-            client, method, HISTORY_MAX_PAGES, limit=HISTORY_PAGE, include_all_metadata="true",
-            **params,
-        ):  # fmt: skip
-            for message in page.get("messages", []):
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if (
-                    metadata.get("event_type") == METADATA_EVENT_TYPE
-                    and payload.get("key") == delivery.key
-                ):
-                    return str(message["ts"])
-        return None
+        return await dm_channel(client, delivery.address)
 
     def _require(self) -> AsyncWebClient:
         if self._client is None:

@@ -113,6 +113,14 @@ async def user_id_for(client: AsyncWebClient, address: str) -> str:
     return str(response["user"]["id"])
 
 
+async def dm_channel(client: AsyncWebClient, address: str) -> str:
+    """The id of the DM conversation with a person (Slack id or email), opened if need be."""
+    user = await user_id_for(client, address)
+    with calling("conversations.open"):
+        response = await client.conversations_open(users=user)
+    return str(response["channel"]["id"])
+
+
 async def channel_id(client: AsyncWebClient, ref: str) -> str:
     """A conversation id for an id or a ``#name`` (history and replies take ids only)."""
     if not ref.startswith("#"):

@@ -1,0 +1,150 @@
+"""The ``notification`` table as the ledger behind exactly-once sends, shared by incident
+deliveries (activities/deliveries.py) and handoff notices (activities/handoffs.py).
+
+The protocol: claim the notification's key (a row in "sending", or the row an earlier run
+left), count the attempt and commit it *before* the channel is called, record every attempt's
+outcome, and finish the row with its final status. A retry that finds an attempt counted
+but no final status cannot know whether that attempt reached the channel; what it does then
+is up to the caller (ask the channel, or send again with the same ids).
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models.columns import utcnow
+from models.db import session_scope
+from models.notifications import Notification, NotificationAttempt
+from workflows.notifications import DeliveryResult
+
+FINAL = ("sent", "failed", "skipped")
+
+
+class DeliveryFailed(Exception):
+    """A send that did not reach the channel. ``retryable`` False ends the delivery now
+    (e.g. Slack's ``channel_not_found``); otherwise the activity's retry policy decides."""
+
+    def __init__(self, detail: str, *, retryable: bool = True, data: dict[str, Any] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.retryable = retryable
+        self.data = data or {}
+
+
+@dataclass
+class Sent:
+    external_id: str | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class NotificationLedger:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def claim(
+        self,
+        key: str,
+        *,
+        incident_id: str,
+        channel: str,
+        purpose: str,
+        event_type: str,
+        address: str,
+        user_id: str | None,
+        step: int | None = None,
+        round: int | None = None,
+    ) -> Notification:
+        """The row for ``key``: a new one in "sending", or the one an earlier run claimed.
+        ``incident_id`` is the notification's subject (a schedule's id for handoffs)."""
+        claim = (
+            insert(Notification)
+            .values(
+                key=key,
+                incident_id=incident_id,
+                channel=channel,
+                purpose=purpose,
+                event_type=event_type,
+                address=address,
+                user_id=user_id,
+                step=step,
+                round=round,
+                status="sending",
+                attempts=0,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+        )
+        async with session_scope(self._engine) as session:
+            await session.execute(claim)
+            found = await session.exec(select(Notification).where(Notification.key == key))
+            return found.one()
+
+    async def send_once(
+        self, key: str, max_attempts: int, send: Callable[[], Awaitable[Sent]]
+    ) -> DeliveryResult:
+        """Count the attempt, call ``send`` and record what happened. A failure finishes the
+        row when DeliveryFailed says it is final or the activity's attempts are used up;
+        otherwise it raises for Temporal to retry. Any other exception counts as a retryable
+        DeliveryFailed."""
+        attempt = await self.count_attempt(key)
+        try:
+            sent = await send()
+        except Exception as err:  # any failure is recorded; DeliveryFailed says if it is final
+            failed = err if isinstance(err, DeliveryFailed) else DeliveryFailed(repr(err))
+            await self.record_attempt(
+                key, attempt, ok=False, detail=failed.detail, data=failed.data
+            )
+            if not failed.retryable or activity.info().attempt >= max_attempts:
+                return await self.finish(key, "failed", failed.detail, Sent())
+            raise ApplicationError(failed.detail, type="DELIVERY_FAILED") from err
+        await self.record_attempt(key, attempt, ok=True, detail=None, data=sent.data)
+        return await self.finish(key, "sent", None, sent)
+
+    async def count_attempt(self, key: str) -> int:
+        """Count (and commit) one more attempt before the channel is called; its number."""
+        async with session_scope(self._engine) as session:
+            result = await session.execute(
+                update(Notification)
+                .where(col(Notification.key) == key)
+                .values(attempts=Notification.attempts + 1, updated_at=utcnow())
+                .returning(col(Notification.attempts))
+            )
+            return int(result.scalar_one())
+
+    async def record_attempt(
+        self, key: str, attempt: int, *, ok: bool, detail: str | None, data: dict[str, Any]
+    ) -> None:
+        row = insert(NotificationAttempt).values(
+            key=key, attempt=attempt, at=utcnow(), ok=ok, detail=detail, data=data
+        )
+        async with session_scope(self._engine) as session:
+            await session.execute(row.on_conflict_do_nothing())
+
+    async def finish(self, key: str, status: str, detail: str | None, sent: Sent) -> DeliveryResult:
+        """The final status; the channel's id for what was sent (Slack: ``channel/ts``)."""
+        external_id = sent.external_id
+        if external_id is None and sent.slack_ts is not None:
+            external_id = f"{sent.slack_channel}/{sent.slack_ts}"
+        async with session_scope(self._engine) as session:
+            await session.execute(
+                update(Notification)
+                .where(col(Notification.key) == key)
+                .values(status=status, detail=detail, external_id=external_id, updated_at=utcnow())
+            )
+        return DeliveryResult(
+            key=key,
+            status=status,  # type: ignore[arg-type]
+            detail=detail,
+            slack_channel=sent.slack_channel,
+            slack_ts=sent.slack_ts,
+        )
