@@ -3,6 +3,7 @@ time-skipping server (fires at the shift start, a replan moves it, deletion ends
 handoff DM reaching the fake Slack on the real stack."""
 
 import asyncio
+import contextlib
 import inspect
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -13,6 +14,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.handoffs import HandoffActivities, incoming, next_handoff, on_call_until
@@ -96,12 +98,21 @@ class Handoffs:
         self.env = env
         self.engine = engine
         self.queue = queue
+        self.started: set[str] = set()
 
     def handle(self, schedule_id: str) -> WorkflowHandle[Any, Any]:
         return self.env.client.get_workflow_handle(handoffs_workflow_id(schedule_id))
 
     async def replan(self, schedule_id: str) -> None:
+        self.started.add(schedule_id)
         await replan_handoffs(self.env.client, self.queue, schedule_id)
+
+    async def stop_all(self) -> None:
+        """A workflow left waiting on a timer with its worker gone would stall the shared
+        time-skipping server for the tests after this one."""
+        for schedule_id in self.started:
+            with contextlib.suppress(RPCError):
+                await self.handle(schedule_id).terminate("test over")
 
     async def plan(self, schedule_id: str, at: datetime | None = None) -> HandoffPlan:
         """The plan the workflow waits on, once it is for ``at`` (any, if None)."""
@@ -142,7 +153,11 @@ async def handoffs(
 ) -> AsyncIterator[Handoffs]:
     queue = f"handoffs-{uuid.uuid4().hex[:8]}"
     async with build_worker(time_env.client, engine, queue, settings):
-        yield Handoffs(time_env, engine, queue)
+        handoffs = Handoffs(time_env, engine, queue)
+        try:
+            yield handoffs
+        finally:
+            await handoffs.stop_all()
 
 
 async def rotation(
