@@ -25,6 +25,12 @@ async def parse_body(model: type[M]) -> M:
 async def read_json() -> Any:
     """The request body as JSON (400 INVALID_JSON if it is not, or holds unstorable text)."""
     raw = await request.get_data(as_text=False)
+    assert isinstance(raw, bytes)
+    return decode_json(raw)
+
+
+def decode_json(raw: bytes) -> Any:
+    """``raw`` as JSON (400 INVALID_JSON if it is not, or holds unstorable text)."""
     try:
         data = json.loads(raw)
     except ValueError as err:

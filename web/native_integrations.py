@@ -7,7 +7,6 @@ nothing; events for one dedup key are submitted in order.
 """
 
 import asyncio
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -18,6 +17,7 @@ from quart_schema import document_response, tag
 from models import Integration
 from tocsin.secret_box import SecretBoxUnavailable, unseal
 from web.auth import find_integration
+from web.bodies import decode_json
 from web.errors import ApiError, error_responses
 from web.ingest import Submitted, submit
 from web.integration_schemas import IngestedEvent, IntegrationEventsResponse
@@ -25,7 +25,6 @@ from web.integrations.config import AdapterConfig
 from web.integrations.event import InboundEvent, InvalidPayload
 from web.integrations.registry import ADAPTERS, Adapter
 from web.runtime import Runtime, runtime
-from web.text import storable
 
 blueprint = Blueprint("native_integrations", __name__)
 
@@ -57,7 +56,7 @@ async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]
         raise ApiError(
             429, "RATE_LIMITED", "Rate limit exceeded.", headers={"Retry-After": str(retry_after)}
         )
-    body = _json(raw)
+    body = decode_json(raw)
     if adapter.envelope is not None:
         body = await adapter.envelope(headers, body, rt.settings)
         if body is None:
@@ -91,18 +90,6 @@ def _check_signature(
         ) from err
     if not adapter.verify(headers, raw, secret, config):
         raise ApiError(401, "INVALID_SIGNATURE", "Request signature is missing or invalid")
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        data = json.loads(raw)
-    except ValueError as err:
-        raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from err
-    if not storable(data):
-        raise ApiError(
-            400, "INVALID_JSON", "Request body contains NUL characters or unpaired surrogates"
-        )
-    return data
 
 
 def _parse(adapter: Adapter, config: AdapterConfig, body: Any) -> list[InboundEvent]:

@@ -27,6 +27,7 @@ from web.integrations.event import (
     clip,
     stable_key,
 )
+from web.integrations.json_fields import scalar_text
 from web.integrations.severity import lookup
 from web.text import storable
 from workflows.messages import Link, Severity
@@ -67,7 +68,7 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
     if config.topic_arns and topic not in config.topic_arns:
         raise InvalidPayload([f"TopicArn {str(topic)[:300]!r} is not one of topicArns"])
     alarm = _alarm(body["Message"])
-    name = _text(alarm["AlarmName"])
+    name = scalar_text(alarm["AlarmName"])
     state = alarm["NewStateValue"]
     message_id = body.get("MessageId")
     idempotency_key = f"sns:{message_id}"[:255] if isinstance(message_id, str) else None
@@ -78,11 +79,13 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
     if state == "INSUFFICIENT_DATA" and config.insufficient_data == "ignore":
         return []
     severity = "warning" if state == "INSUFFICIENT_DATA" else _severity(alarm, config)
-    reason = _text(alarm.get("NewStateReason"))
+    reason = scalar_text(alarm.get("NewStateReason"))
     summary = clip(f"{name}: {reason}" if reason else name)
     trigger = alarm.get("Trigger")
     trigger = trigger if isinstance(trigger, dict) else {}
-    source = clip(_dimensions(trigger) or _text(trigger.get("Namespace")) or "cloudwatch", 255)
+    source = clip(
+        _dimensions(trigger) or scalar_text(trigger.get("Namespace")) or "cloudwatch", 255
+    )
     url = _console_url(partition, region, name)
     return [
         alert_event(
@@ -92,9 +95,9 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
             source=source,
             severity=severity,
             details=alarm,
-            component=_text(trigger.get("MetricName")) or None,
-            group=_text(trigger.get("Namespace")) or None,
-            timestamp=_text(alarm.get("StateChangeTime")) or None,
+            component=scalar_text(trigger.get("MetricName")) or None,
+            group=scalar_text(trigger.get("Namespace")) or None,
+            timestamp=scalar_text(alarm.get("StateChangeTime")) or None,
             links=[Link(href=url, text="View alarm in CloudWatch")] if url else [],
             client=CLIENT,
             client_url=url,
@@ -113,7 +116,7 @@ def _alarm(message: str) -> dict[str, Any]:
     if not storable(alarm):
         raise InvalidPayload(["Message contains NUL characters or unpaired surrogates"])
     errors = []
-    if not _text(alarm.get("AlarmName")):
+    if not scalar_text(alarm.get("AlarmName")):
         errors.append("Message.AlarmName: required")
     if alarm.get("NewStateValue") not in ("ALARM", "OK", "INSUFFICIENT_DATA"):
         errors.append("Message.NewStateValue: must be ALARM, OK or INSUFFICIENT_DATA")
@@ -129,7 +132,7 @@ def _location(alarm: dict[str, Any]) -> tuple[str | None, str, str]:
     match = _ARN.fullmatch(arn) if isinstance(arn, str) else None
     if match:
         return match.group(1), match.group(2), match.group(3)
-    return None, _text(alarm.get("Region")), _text(alarm.get("AWSAccountId"))
+    return None, scalar_text(alarm.get("Region")), scalar_text(alarm.get("AWSAccountId"))
 
 
 def _dedup_key(account: str, region: str, name: str) -> str:
@@ -138,7 +141,7 @@ def _dedup_key(account: str, region: str, name: str) -> str:
 
 
 def _severity(alarm: dict[str, Any], config: Config) -> Severity:
-    match = _SEVERITY_IN_DESCRIPTION.search(_text(alarm.get("AlarmDescription")))
+    match = _SEVERITY_IN_DESCRIPTION.search(scalar_text(alarm.get("AlarmDescription")))
     return (lookup(match.group(1)) if match else None) or config.severity
 
 
@@ -148,9 +151,9 @@ def _dimensions(trigger: dict[str, Any]) -> str:
     if not isinstance(dimensions, list):
         return ""
     pairs = [
-        f"{_text(d.get('name'))}={_text(d.get('value'))}"
+        f"{scalar_text(d.get('name'))}={scalar_text(d.get('value'))}"
         for d in dimensions
-        if isinstance(d, dict) and _text(d.get("name"))
+        if isinstance(d, dict) and scalar_text(d.get("name"))
     ]
     return ",".join(pairs)
 
@@ -161,11 +164,3 @@ def _console_url(partition: str | None, region: str, name: str) -> str | None:
         return None
     base = console.format(region=region)
     return f"{base}/cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name, safe='')}"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return ""

@@ -23,6 +23,7 @@ from web.integrations.event import (
     clip,
     stable_key,
 )
+from web.integrations.json_fields import is_web_url, scalar_text
 from web.integrations.severity import lookup
 from workflows.messages import Link, Severity
 
@@ -46,8 +47,8 @@ DEFAULT_SEVERITY: Severity = "error"
 def parse(body: Any, config: Config) -> list[InboundEvent]:
     if not isinstance(body, dict):
         raise InvalidPayload(["body must be a JSON object (see the Datadog payload template)"])
-    alert_id = _text(body.get("alert_id"))
-    transition = _text(body.get("alert_transition"))
+    alert_id = scalar_text(body.get("alert_id"))
+    transition = scalar_text(body.get("alert_transition"))
     errors = []
     if not alert_id:
         errors.append("alert_id: required (the monitor id, $ALERT_ID)")
@@ -64,7 +65,7 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
         return []
     scope = _scope(body.get("alert_scope"))
     dedup_key = _dedup_key(alert_id, scope)
-    event_id = _text(body.get("id"))
+    event_id = scalar_text(body.get("id"))
     idempotency_key = stable_key("datadog", event_id, transition) if event_id else None
     action: Action = "resolve" if transition in RESOLVE else "trigger"
     if action == "resolve":
@@ -73,13 +74,13 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
         ]
     severity = "warning" if transition in WARN else _severity(body)
     summary = clip(
-        _text(body.get("alert_title"))
-        or _text(body.get("event_title"))
+        scalar_text(body.get("alert_title"))
+        or scalar_text(body.get("event_title"))
         or f"Datadog monitor {alert_id}"
     )
-    source = clip(_text(body.get("hostname")) or scope or "datadog", 255)
-    link = _text(body.get("link"))
-    links = [Link(href=link, text="View in Datadog")] if _is_web_url(link) else []
+    source = clip(scalar_text(body.get("hostname")) or scope or "datadog", 255)
+    link = scalar_text(body.get("link"))
+    links = [Link(href=link, text="View in Datadog")] if is_web_url(link) else []
     return [
         alert_event(
             "trigger",
@@ -88,9 +89,9 @@ def parse(body: Any, config: Config) -> list[InboundEvent]:
             source=source,
             severity=severity,
             details=body,
-            component=_text(body.get("alert_metric")) or None,
+            component=scalar_text(body.get("alert_metric")) or None,
             group=scope or None,
-            class_=_text(body.get("alert_type")) or None,
+            class_=scalar_text(body.get("alert_type")) or None,
             timestamp=_timestamp(body.get("date")),
             links=links,
             client=CLIENT,
@@ -113,26 +114,13 @@ def _dedup_key(alert_id: str, scope: str) -> str:
 def _scope(value: Any) -> str:
     """$ALERT_SCOPE as one canonical string (tags sorted), so the same group always gets
     the same key however Datadog orders its tags."""
-    tags = {tag.strip() for tag in _text(value).split(",")}
+    tags = {tag.strip() for tag in scalar_text(value).split(",")}
     return ",".join(sorted(tag for tag in tags if tag))
-
-
-def _text(value: Any) -> str:
-    """Template variables arrive as strings; ids may also be written unquoted."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
-
-def _is_web_url(value: str) -> bool:
-    return value.startswith(("https://", "http://"))
 
 
 def _timestamp(value: Any) -> str | None:
     """$DATE is epoch milliseconds."""
-    text = _text(value)
+    text = scalar_text(value)
     if not text.isdigit():
         return None
     try:

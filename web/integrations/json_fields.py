@@ -21,9 +21,23 @@ def at(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def scalar_text(value: Any) -> str:
+    """A field senders fill with text or, for ids, sometimes a bare number; "" otherwise."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
 def is_web_url(value: str | None) -> bool:
     """Only http(s) addresses become links: anything else (``javascript:``) is kept as data."""
     return value is not None and value.lower().startswith(("https://", "http://"))
+
+
+def web_url(value: Any) -> str | None:
+    """``value`` if it is an http(s) address, else None."""
+    return value if isinstance(value, str) and is_web_url(value) else None
 
 
 class Fields:

@@ -25,6 +25,7 @@ from web.integrations.event import (
     clip,
     stable_key,
 )
+from web.integrations.json_fields import scalar_text, web_url
 from web.integrations.severity import severity_from
 from workflows.messages import Link, Severity
 
@@ -84,21 +85,21 @@ def _issue(action: str, data: dict[str, Any]) -> list[InboundEvent]:
         return [InboundEvent(action="resolve", dedup_key=key)]
     if action in ISSUE_ACKNOWLEDGE:
         return [InboundEvent(action="acknowledge", dedup_key=key)]
-    url = _web_url(issue.get("web_url")) or _web_url(issue.get("permalink"))
+    url = web_url(issue.get("web_url")) or web_url(issue.get("permalink"))
     project = _dict(issue.get("project"))
     metadata = _dict(issue.get("metadata"))
-    issue_name = _text(issue.get("shortId")) or _text(issue.get("id"))
+    issue_name = scalar_text(issue.get("shortId")) or scalar_text(issue.get("id"))
     return [
         _trigger(
             key,
-            summary=_text(issue.get("title")) or f"Sentry issue {issue_name}",
-            source=_text(project.get("slug")) or _text(project.get("name")),
+            summary=scalar_text(issue.get("title")) or f"Sentry issue {issue_name}",
+            source=scalar_text(project.get("slug")) or scalar_text(project.get("name")),
             severity=severity_from(issue.get("level")),
             details=issue,
             url=url,
-            component=_text(issue.get("culprit")),
-            class_=_text(metadata.get("type")),
-            timestamp=_text(issue.get("lastSeen")),
+            component=scalar_text(issue.get("culprit")),
+            class_=scalar_text(metadata.get("type")),
+            timestamp=scalar_text(issue.get("lastSeen")),
             # Created happens once per issue; later actions (a regression) must not dedupe.
             idempotency_key=stable_key("sentry-issue", key) if action == "created" else None,
         )
@@ -113,20 +114,22 @@ def _event_alert(action: str, data: dict[str, Any]) -> list[InboundEvent]:
         return []
     event = _object(data, "event")
     key = _issue_key(event.get("issue_id"), "event.issue_id")
-    rule = _text(data.get("triggered_rule"))
-    event_id = _text(event.get("event_id"))
-    title = _text(event.get("title")) or _text(event.get("message")) or "Sentry issue alert"
+    rule = scalar_text(data.get("triggered_rule"))
+    event_id = scalar_text(event.get("event_id"))
+    title = (
+        scalar_text(event.get("title")) or scalar_text(event.get("message")) or "Sentry issue alert"
+    )
     return [
         _trigger(
             key,
             summary=title,
-            source=_text(event.get("project")) or _text(event.get("location")),
+            source=scalar_text(event.get("project")) or scalar_text(event.get("location")),
             severity=severity_from(event.get("level")),
             details={"triggered_rule": rule, "event": event},
-            url=_web_url(event.get("web_url")),
-            component=_text(event.get("culprit")),
+            url=web_url(event.get("web_url")),
+            component=scalar_text(event.get("culprit")),
             class_=rule,
-            timestamp=_text(event.get("datetime")),
+            timestamp=scalar_text(event.get("datetime")),
             idempotency_key=stable_key("sentry-event", event_id, rule) if event_id else None,
         )
     ]
@@ -141,14 +144,14 @@ def _metric_alert(action: str, data: dict[str, Any]) -> list[InboundEvent]:
     if action not in METRIC_SEVERITY and action != "resolved":
         return []
     alert = _object(data, "metric_alert")
-    alert_id = _text(alert.get("id"))
+    alert_id = scalar_text(alert.get("id"))
     if not alert_id:
         raise InvalidPayload(["metric_alert.id: required"])
     key = _key("metric_alert", alert_id)
     if action == "resolved":
         return [InboundEvent(action="resolve", dedup_key=key)]
     rule = _dict(alert.get("alert_rule"))
-    title = _text(data.get("description_title")) or _text(rule.get("name"))
+    title = scalar_text(data.get("description_title")) or scalar_text(rule.get("name"))
     projects = rule.get("projects")
     projects = projects if isinstance(projects, list) else []
     return [
@@ -158,13 +161,13 @@ def _metric_alert(action: str, data: dict[str, Any]) -> list[InboundEvent]:
             source=",".join(p for p in projects if isinstance(p, str)),
             severity=METRIC_SEVERITY[action],
             details={
-                "description": _text(data.get("description_text")),
+                "description": scalar_text(data.get("description_text")),
                 "metric_alert": alert,
             },
-            url=_web_url(data.get("web_url")),
-            component=_text(rule.get("aggregate")),
-            class_=_text(rule.get("dataset")),
-            timestamp=_text(alert.get("date_detected")),
+            url=web_url(data.get("web_url")),
+            component=scalar_text(rule.get("aggregate")),
+            class_=scalar_text(rule.get("dataset")),
+            timestamp=scalar_text(alert.get("date_detected")),
             idempotency_key=None,  # critical → warning → critical again is a real change
         )
     ]
@@ -220,7 +223,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _issue_key(issue_id: Any, field: str) -> str:
-    text = _text(issue_id)
+    text = scalar_text(issue_id)
     if not text:
         raise InvalidPayload([f"{field}: required"])
     return _key("issue", text)
@@ -229,15 +232,3 @@ def _issue_key(issue_id: Any, field: str) -> str:
 def _key(kind: str, ident: str) -> str:
     key = f"sentry:{kind}:{ident}"
     return key if len(key) <= MAX_DEDUP_KEY else f"sentry:{kind}:{stable_key(ident)}"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
-
-def _web_url(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
