@@ -8,7 +8,6 @@ import re
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +17,7 @@ from models.errors import Conflict, InvalidValue, UnknownReference
 from models.schedules import Schedule
 from models.service import Service
 from models.time_zones import known_time_zone
+from models.uniqueness import flush_unique
 from models.user import ROLES, Team, TeamMember, User
 from tocsin.keys import new_id
 
@@ -45,14 +45,6 @@ def check_role(role: str) -> str:
     return role
 
 
-async def _flush_unique(session: AsyncSession, field: str, message: str) -> None:
-    """Flush; a unique violation (e.g. a concurrent insert) becomes a Conflict."""
-    try:
-        await session.flush()
-    except IntegrityError as err:
-        raise Conflict(field, message) from err
-
-
 # --- users ------------------------------------------------------------------------------
 
 
@@ -72,7 +64,7 @@ async def create_user(
     )
     await _require_free_email(session, user.email)
     session.add(user)
-    await _flush_unique(session, "email", f"a user with email {user.email} exists")
+    await flush_unique(session, "email", f"a user with email {user.email} exists")
     return user
 
 
@@ -96,7 +88,7 @@ async def update_user(
     if role is not None:
         user.role = check_role(role)
     session.add(user)
-    await _flush_unique(session, "email", f"a user with email {user.email} exists")
+    await flush_unique(session, "email", f"a user with email {user.email} exists")
     return user
 
 
@@ -142,7 +134,7 @@ async def create_team(
     await _require_free_team_name(session, name)
     team = Team(id=new_id("team"), name=name)
     session.add(team)
-    await _flush_unique(session, "name", f"a team named {name!r} exists")
+    await flush_unique(session, "name", f"a team named {name!r} exists")
     session.add_all(TeamMember(team_id=team.id, user_id=u) for u in members)
     await session.flush()
     return team, members
@@ -160,7 +152,7 @@ async def update_team(
         await _require_free_team_name(session, name)
         team.name = name
         session.add(team)
-        await _flush_unique(session, "name", f"a team named {name!r} exists")
+        await flush_unique(session, "name", f"a team named {name!r} exists")
     if member_ids is not None:
         members = set(member_ids)
         await require_users(session, members, "member_ids")

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.columns import utcnow
-from models.errors import Conflict, InUse, UnknownReference
+from models.errors import InUse, UnknownReference
 from models.escalation import (
     EscalationPolicy,
     EscalationStep,
@@ -21,6 +21,7 @@ from models.escalation import (
 )
 from models.schedules import Schedule
 from models.service import Service
+from models.uniqueness import flush_unique, require_free
 from models.user import Team, User
 from tocsin.keys import new_id
 
@@ -36,7 +37,7 @@ async def create_policy(
     check_repeat_count(repeat_count)
     check_steps(steps)
     await _require_targets(session, steps)
-    await _require_free_name(session, name)
+    await require_free(session, EscalationPolicy.name, name, "name", _taken(name))
     now = utcnow()
     policy = EscalationPolicy(
         id=new_id("pol"),
@@ -47,7 +48,7 @@ async def create_policy(
         updated_at=now,
     )
     session.add(policy)
-    await _flush_unique_name(session, name)
+    await flush_unique(session, "name", _taken(name))
     session.add_all(step_rows(policy.id, steps))
     await session.flush()
     return policy
@@ -66,13 +67,13 @@ async def update_policy(
     name = changes.get("name")
     if name is not None and name != policy.name:
         # Check before assigning: the query would autoflush the change first.
-        await _require_free_name(session, name)
+        await require_free(session, EscalationPolicy.name, name, "name", _taken(name))
         policy.name = name
     if "description" in changes:
         policy.description = changes["description"]
     policy.updated_at = utcnow()
     session.add(policy)
-    await _flush_unique_name(session, policy.name)
+    await flush_unique(session, "name", _taken(policy.name))
     if "steps" in changes:
         await session.exec(delete(EscalationStep).where(col(EscalationStep.policy_id) == policy.id))
         session.add_all(step_rows(policy.id, changes["steps"]))
@@ -174,14 +175,5 @@ async def _require_targets(session: AsyncSession, steps: Sequence[StepSpec]) -> 
                 )
 
 
-async def _require_free_name(session: AsyncSession, name: str) -> None:
-    taken = await session.exec(select(EscalationPolicy.id).where(EscalationPolicy.name == name))
-    if taken.first() is not None:
-        raise Conflict("name", f"an escalation policy named {name!r} exists")
-
-
-async def _flush_unique_name(session: AsyncSession, name: str) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as err:
-        raise Conflict("name", f"an escalation policy named {name!r} exists") from err
+def _taken(name: str) -> str:
+    return f"an escalation policy named {name!r} exists"

@@ -10,13 +10,12 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic.alias_generators import to_snake
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.columns import utcnow
 from models.directory import require_team, require_users
-from models.errors import Conflict, InUse, InvalidValue, UnknownReference
+from models.errors import InUse, InvalidValue, UnknownReference
 from models.escalation import EscalationStep
 from models.schedule_spec import ScheduleSpec
 from models.schedules import (
@@ -29,6 +28,7 @@ from models.schedules import (
     layer_span,
     spec_of,
 )
+from models.uniqueness import flush_unique, require_free
 from models.user import User
 from tocsin.keys import hash_key, new_id
 
@@ -115,7 +115,7 @@ async def create_schedule(
     await _require_layer_users(session, checked)
     if team_id is not None:
         await require_team(session, team_id)
-    await _require_free_name(session, name)
+    await require_free(session, Schedule.name, name, "name", _taken(name))
     now = utcnow()
     schedule = Schedule(
         id=new_id("sch"),
@@ -129,7 +129,7 @@ async def create_schedule(
         updated_at=now,
     )
     session.add(schedule)
-    await _flush_unique_name(session, name)
+    await flush_unique(session, "name", _taken(name))
     return schedule
 
 
@@ -150,14 +150,14 @@ async def update_schedule(
     name = changes.get("name")
     if name is not None and name != schedule.name:
         # Check before assigning: the query would autoflush the change first.
-        await _require_free_name(session, _check_name(name))
+        await require_free(session, Schedule.name, _check_name(name), "name", _taken(name))
         schedule.name = name
     for field in ("description", "team_id", "handoff_notifications"):
         if field in changes:
             setattr(schedule, field, changes[field])
     schedule.updated_at = utcnow()
     session.add(schedule)
-    await _flush_unique_name(session, schedule.name)
+    await flush_unique(session, "name", _taken(schedule.name))
     return schedule
 
 
@@ -192,17 +192,8 @@ async def list_schedules(
     return (await session.exec(query)).all()
 
 
-async def _require_free_name(session: AsyncSession, name: str) -> None:
-    taken = await session.exec(select(Schedule.id).where(Schedule.name == name))
-    if taken.first() is not None:
-        raise Conflict("name", f"a schedule named {name!r} exists")
-
-
-async def _flush_unique_name(session: AsyncSession, name: str) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as err:
-        raise Conflict("name", f"a schedule named {name!r} exists") from err
+def _taken(name: str) -> str:
+    return f"a schedule named {name!r} exists"
 
 
 # --- overrides --------------------------------------------------------------------------
