@@ -40,11 +40,12 @@ def register_ui(app: Quart, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
     app.jinja_env.globals["csrf_token"] = csrf_token
-    static = Blueprint("ui_static", __name__, static_folder=str(STATIC), static_url_path="/static")
-    blueprints = [static, auth.blueprint, incidents.blueprint, dashboard.blueprint]
+    # The app's own /static route (Quart always adds one) serves web/static.
+    app.static_folder = str(STATIC)
+    blueprints = [auth.blueprint, incidents.blueprint, dashboard.blueprint]
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    hide_from_openapi(app, {b.name for b in blueprints})
+    hide_from_openapi(app, {b.name for b in blueprints} | {"static"})
 
 
 def hide_from_openapi(app: Quart, blueprint_names: set[str]) -> None:
