@@ -1,5 +1,8 @@
 """Sign-in, CSRF and role rules of the web UI, over plain HTTP (no browser)."""
 
+import asyncio
+import json
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -94,3 +97,40 @@ async def test_ui_is_not_in_the_openapi_document(http: httpx.AsyncClient) -> Non
     paths = (await http.get("/openapi.json")).json()["paths"]
     ui = ("/login", "/logout", "/incidents", "/dashboard", "/static", "/")
     assert not [p for p in paths if p == "/" or p.startswith(ui[:-1])], sorted(paths)
+
+
+async def test_first_admin_from_the_cli_signs_in(
+    ui_client: httpx.AsyncClient, database_url: str
+) -> None:
+    """`tocsin user create --admin --password-stdin`, then sign in with that password."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.ui.conftest import UiUser
+
+    email = f"first-{uuid.uuid4().hex[:8]}@example.com"
+    env = {**os.environ, "DATABASE_URL": database_url}
+    cmd = [sys.executable, "-m", "tocsin.cli", "user", "create", "--admin", "--name", "Ada"]
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [*cmd, "--email", email, "--password-stdin", "--json"],
+        input="correct horse battery\n",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert '"role": "admin"' in run.stdout and "password" not in run.stdout
+    user_id = json.loads(run.stdout)["id"]
+    await sign_in(ui_client, UiUser(user_id, email, "correct horse battery", "admin"))
+    short = await asyncio.to_thread(
+        subprocess.run,
+        [*cmd, "--email", f"x{email}", "--password-stdin", "--json"],
+        input="short\n",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert short.returncode == 1 and "8 to 1024" in short.stdout
