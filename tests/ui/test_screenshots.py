@@ -34,7 +34,9 @@ async def test_screenshots(page: Any, engine: AsyncEngine, http: httpx.AsyncClie
         body = trigger_body(new_key("shot"), summary, severity)
         body["payload"]["custom_details"] = {"region": "eu-west-1", "runbook": "RB-42"}
         response = await http.post(
-            "/api/events", json={**body, "routing_key": tenant.integration_key}
+            "/api/events",
+            json={**body, "routing_key": tenant.integration_key},
+            headers=tenant.token,
         )
         assert response.status_code == 202
     await page.goto("/login")
