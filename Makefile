@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
 run: $(STAMP)
 	$(BIN)/tocsin up
@@ -14,6 +14,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+
+# PNGs of the main UI pages into docs/screenshots/ (needs /usr/bin/chromium).
+screenshots: $(STAMP)
+	TOCSIN_SCREENSHOTS=1 $(BIN)/pytest -q tests/ui/test_screenshots.py -rs
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.events

@@ -20,6 +20,8 @@ class User(SQLModel, table=True):
     email: str = Field(unique=True, max_length=320)
     timezone: str = Field(max_length=64)
     role: str = Field(max_length=16)
+    # argon2 hash (models/passwords.py); None: the user cannot sign in to the web UI.
+    password_hash: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp())
 
 

@@ -127,6 +127,7 @@ def settings(
         smtp_port=smtp_server.port,
         smtp_starttls=False,
         webhook_signing_key="test-webhook-signing-key",
+        secret_key="test-secret-key",
         slack_bot_token=TEST_BOT_TOKEN,
         slack_signing_secret=TEST_SIGNING_SECRET,
         slack_api_url=slack_api.api_url,

@@ -165,9 +165,18 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
     from models.directory import create_user
+    from models.passwords import hash_password
+
+    role = "admin" if args.admin else args.role
+    # One line from stdin (a pipe or a prompt-less terminal), never an argument: arguments
+    # show in `ps` and shell history.
+    password_hash = (
+        hash_password(sys.stdin.readline().rstrip("\r\n")) if args.password_stdin else None
+    )
 
     async def work(session: Any) -> dict[str, Any]:
-        user = await create_user(session, args.name, args.email, args.timezone, args.role)
+        user = await create_user(session, args.name, args.email, args.timezone, role)
+        user.password_hash = password_hash
         return {
             "id": user.id,
             "name": user.name,
@@ -438,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--timezone", default="UTC", help="IANA time zone (default UTC)")
     p.add_argument("--role", default="responder", choices=["admin", "responder", "observer"])
+    p.add_argument("--admin", action="store_true", help="role admin (the first admin)")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a web UI password (8+ characters) from the first line of stdin",
+    )
 
     team = commands.add_parser("team", help="manage teams").add_subparsers(
         dest="verb", required=True

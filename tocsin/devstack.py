@@ -20,6 +20,7 @@ from tocsin.temporal import dev_server_search_attribute_args
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 WEBHOOK_SIGNING_KEY_FILE = "webhook-signing-key"
+SECRET_KEY_FILE = "secret-key"
 
 
 def temporal_cli() -> str:
@@ -76,7 +77,16 @@ def start_temporal_dev_server(
 def dev_webhook_signing_key(data_dir: Path) -> str:
     """The dev stack's webhook signing key: made once, kept beside its data (mode 0600), so
     the secrets receivers were given stay valid across restarts."""
-    path = data_dir / WEBHOOK_SIGNING_KEY_FILE
+    return _dev_secret(data_dir / WEBHOOK_SIGNING_KEY_FILE)
+
+
+def dev_secret_key(data_dir: Path) -> str:
+    """The dev stack's session-signing key, kept like the webhook key so sign-ins survive
+    restarts."""
+    return _dev_secret(data_dir / SECRET_KEY_FILE)
+
+
+def _dev_secret(path: Path) -> str:
     if path.exists() and (kept := path.read_text().strip()):
         return kept
     key = secrets.token_hex(32)
@@ -121,6 +131,8 @@ def run_stack(settings: Settings) -> int:
 
         if settings.webhook_signing_key is None:
             env["TOCSIN_WEBHOOK_SIGNING_KEY"] = dev_webhook_signing_key(data_dir)
+        if settings.secret_key is None:
+            env["TOCSIN_SECRET_KEY"] = dev_secret_key(data_dir)
 
         upgrade(database_url)
         tocsin = [sys.executable, "-m", "tocsin.cli"]
@@ -129,6 +141,7 @@ def run_stack(settings: Settings) -> int:
         wait_for_port(settings.host, settings.port, STARTUP_TIMEOUT_SECONDS, children[-1])
 
         print(f"Tocsin API:    http://{settings.host}:{settings.port}  (OpenAPI: /openapi.json)")
+        print(f"Tocsin UI:     http://{settings.host}:{settings.port}/  (docs/ui.md)")
         if not settings.temporal_address:
             print(f"Temporal UI:   http://127.0.0.1:{settings.temporal_ui_port}")
         print("Press Ctrl-C to stop.", flush=True)

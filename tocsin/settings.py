@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     port: int = 8080
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # Where the web UI links an incident's workflow run; default: the dev server's UI.
+    temporal_ui_url: str | None = None
     data_dir: Path = Path(".tocsin")
 
     rate_limit_requests: int = 120
@@ -41,6 +43,10 @@ class Settings(BaseSettings):
 
     # Where people open an incident from a notification (links in Slack and email).
     public_url: str = "http://127.0.0.1:8080"
+
+    # Signs the web UI's session cookie (docs/ui.md). Without it the UI answers 503; the
+    # dev stack makes one in the data dir.
+    secret_key: SecretStr | None = None
 
     # Slack (docs/notifications.md). Without a bot token Slack deliveries are skipped and the
     # timeline says so; without a signing secret /api/slack/* answers 503.
@@ -68,6 +74,10 @@ class Settings(BaseSettings):
     # only over https. Tests point both at a local server.
     sns_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
     sns_allow_http: bool = False
+
+    def temporal_ui_base(self) -> str:
+        url = self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"
+        return url.rstrip("/")
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the asyncpg dialect SQLAlchemy needs."""

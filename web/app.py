@@ -36,6 +36,7 @@ from web.ratelimit import SlidingWindowLimiter
 from web.readwait import ProjectionWaiter
 from web.runtime import Runtime
 from web.text import storable
+from web.ui import register_ui
 
 MAX_BODY_BYTES = 512 * 1024
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         slack,
     ):
         app.register_blueprint(module.blueprint)
+    register_ui(app, settings)
 
     @app.before_serving
     async def start_up() -> None:

@@ -1,4 +1,5 @@
-"""Who is calling: integration keys (``Token token=``) and API keys (``Bearer``)."""
+"""Who is calling: integration keys (``Token token=``), API keys (``Bearer``) and people
+signed in to the web UI (``user_principal``)."""
 
 import re
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Principal:
-    kind: Literal["integration", "api_key"]
+    kind: Literal["integration", "api_key", "user"]
     id: str
     name: str
     scopes: frozenset[str]
@@ -40,6 +41,35 @@ class Principal:
 
     def can_access(self, service_id: str) -> bool:
         return self.service_ids is None or service_id in self.service_ids
+
+
+# What a signed-in person may do, by role: the API's scopes, so one check serves both.
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "admin": frozenset({"admin"}),
+    "responder": frozenset({"incidents:read", "incidents:write", "services:read", "events:write"}),
+    "observer": frozenset({"incidents:read", "services:read"}),
+}
+
+
+def role_scopes(role: str) -> frozenset[str]:
+    return ROLE_SCOPES.get(role, frozenset())
+
+
+async def user_principal(engine: AsyncEngine, user_id: str) -> Principal | None:
+    """The signed-in user as a principal, or None if the user is gone. Like a user's API
+    key, a non-admin reaches only the services of their teams."""
+    async with session_scope(engine) as session:
+        user = await session.get(User, user_id)
+        if user is None or user.password_hash is None:
+            return None
+        service_ids = None if user.role == "admin" else await team_service_ids(session, user.id)
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.name,
+        scopes=role_scopes(user.role),
+        service_ids=service_ids,
+    )
 
 
 UNAUTHORIZED = ApiError(401, "UNAUTHORIZED", "Missing or invalid API key")

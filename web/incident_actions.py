@@ -62,6 +62,13 @@ async def create_incident() -> tuple[dict[str, Any], int]:
     """Open an incident by hand (scope incidents:write); it escalates like a triggered one."""
     principal = await principal_with("incidents:write")
     body = await parse_body(IncidentCreate)
+    row, service = await open_incident(principal, body)
+    return incident_out(row, service).model_dump(mode="json", by_alias=True), 201
+
+
+async def open_incident(principal: Principal, body: IncidentCreate) -> tuple[Incident, Service]:
+    """Open an incident by hand through its workflow (shared by the API and the UI)."""
+    principal.require_scope("incidents:write")
     urgency = Urgency(_enum(body.urgency, {u.value for u in Urgency}, "urgency"))
     if not principal.can_access(body.service_id):
         raise ApiError(403, "SERVICE_ACCESS_DENIED", "API key has no access to this service")
@@ -82,7 +89,7 @@ async def create_incident() -> tuple[dict[str, Any], int]:
     row = await rt.waiter.wait(outcome.incident_id, rt.settings.read_wait_seconds)
     if row is None:
         raise ApiError(503, "NOT_YET_VISIBLE", f"Incident {outcome.incident_id} opened; retry GET")
-    return incident_out(row, service).model_dump(mode="json", by_alias=True), 201
+    return row, service
 
 
 @blueprint.patch("/api/incidents/<incident_id>")
@@ -96,6 +103,15 @@ async def patch_incident(incident_id: str) -> dict[str, Any]:
     principal = await principal_with("incidents:write")
     incident, _ = await accessible_incident(principal, incident_id)
     body = await parse_body(IncidentPatch)
+    found = await change_incident(principal, incident, body)
+    return incident_out(*found).model_dump(mode="json", by_alias=True)
+
+
+async def change_incident(
+    principal: Principal, incident: Incident, body: IncidentPatch
+) -> tuple[Incident, Service]:
+    """Apply a change through the incident's workflow (shared by the API and the UI)."""
+    principal.require_scope("incidents:write")
     change = await _change_from(body, principal)
     try:
         await runtime().commands.change(incident.workflow_id, incident.id, change)
@@ -107,7 +123,7 @@ async def patch_incident(incident_id: str) -> dict[str, Any]:
         raise _rejection(err) from err
     found = await get_incident(runtime().engine, incident.id)
     assert found is not None
-    return incident_out(*found).model_dump(mode="json", by_alias=True)
+    return found
 
 
 async def _change_from(body: IncidentPatch, principal: Principal) -> ChangeIn:
@@ -190,16 +206,21 @@ def _rejection(err: CommandRejected) -> ApiError:
 async def _add_to_timeline(incident_id: str, note: NoteIn) -> tuple[Incident, TimelineEntry]:
     principal = await principal_with("incidents:write")
     incident, _ = await accessible_incident(principal, incident_id)
+    return incident, await add_entry(principal, incident, note)
+
+
+async def add_entry(principal: Principal, incident: Incident, note: NoteIn) -> TimelineEntry:
+    """Add a note or update through the workflow (shared by the API and the UI)."""
+    principal.require_scope("incidents:write")
     note.actor = principal.actor
     try:
-        entry = await runtime().commands.note(incident.workflow_id, incident.id, note)
+        return await runtime().commands.note(incident.workflow_id, incident.id, note)
     except IncidentClosed as err:
         raise ApiError(
             400, "INVALID_TRANSITION", "incident is resolved; RESOLVED is final"
         ) from err
     except CommandRejected as err:
         raise _rejection(err) from err
-    return incident, entry
 
 
 @blueprint.post("/api/incidents/<incident_id>/notes")

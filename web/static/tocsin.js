@@ -1,0 +1,21 @@
+// Live parts without a build step: an element with data-refresh="<url>" reloads its
+// contents from that URL (plus the page's own query string, so filters stay) every 4 s.
+(function () {
+  document.querySelectorAll("[data-refresh]").forEach(function (el) {
+    async function refresh() {
+      try {
+        const response = await fetch(el.dataset.refresh + window.location.search,
+          { headers: { "Accept": "text/html" }, credentials: "same-origin" });
+        if (response.ok) { el.innerHTML = await response.text(); }
+      } catch (e) { /* offline for a moment: try again next tick */ }
+    }
+    setInterval(refresh, 4000);
+  });
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      const source = document.getElementById(button.dataset.copy);
+      if (source && navigator.clipboard) { navigator.clipboard.writeText(source.textContent.trim()); }
+      button.textContent = "Copied";
+    });
+  });
+})();
