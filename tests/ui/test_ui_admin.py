@@ -193,3 +193,45 @@ async def test_admin_creates_a_user_changes_the_role_and_builds_a_team(
     assert team.status_code == 302
     page = await ui_client.get("/admin/teams")
     assert team_name in page.text and "checked" in page.text
+
+
+async def test_schedule_page_shows_two_weeks_with_the_on_call_name_and_takes_an_override(
+    page: object, engine: AsyncEngine
+) -> None:
+    from models import User
+    from models.schedules_store import create_schedule
+
+    admin = await make_user(engine, "admin")
+    async with session_scope(engine) as session:
+        oncall = await session.get(User, admin.id)
+        assert oncall is not None
+        oncall.name = f"Oncall {uuid.uuid4().hex[:4]}"
+        other = (await make_user(engine, "responder")).id
+        schedule = await create_schedule(
+            session,
+            f"ui-sched-{uuid.uuid4().hex[:6]}",
+            "Europe/Berlin",
+            [
+                {
+                    "start": "2024-01-01T09:00",
+                    "users": [admin.id],
+                    "shift": {"kind": "days", "days": 1},
+                }
+            ],
+        )
+        name, schedule_id = oncall.name, schedule.id
+    await browser_sign_in(page, admin)
+    p = page  # type: ignore[assignment]
+    await p.goto("/schedules")  # type: ignore[attr-defined]
+    await p.get_by_role("link", name=schedule.name).click()  # type: ignore[attr-defined]
+    rows = p.locator("table.timeline-grid tbody tr")  # type: ignore[attr-defined]
+    assert await rows.count() == 14
+    assert name in await rows.first.inner_text()
+    assert "Europe/Berlin" in await p.content()  # type: ignore[attr-defined]
+    # An end before the start is refused next to the field.
+    await p.get_by_label("Who is on call").select_option(other)  # type: ignore[attr-defined]
+    await p.get_by_label("Start (Europe/Berlin)").fill("2030-01-02T10:00")  # type: ignore[attr-defined]
+    await p.get_by_label("End (Europe/Berlin)").fill("2030-01-02T09:00")  # type: ignore[attr-defined]
+    await p.get_by_role("button", name="Add override").click()  # type: ignore[attr-defined]
+    assert await p.locator("#end-error").is_visible()  # type: ignore[attr-defined]
+    assert p.url.endswith(f"/schedules/{schedule_id}/overrides")  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ def ui_blueprint(name: str, import_name: str) -> Blueprint:
 
 def register_ui(app: Quart, settings: Settings) -> None:
     """Session cookie, static files and every UI blueprint; none of it in the OpenAPI."""
-    from web.ui import admin, auth, dashboard, incidents, services
+    from web.ui import admin, auth, dashboard, incidents, schedules, services
 
     if settings.secret_key is not None:
         app.secret_key = settings.secret_key.get_secret_value()
@@ -42,7 +42,7 @@ def register_ui(app: Quart, settings: Settings) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
     static = Blueprint("ui_static", __name__, static_folder=str(STATIC), static_url_path="/static")
     blueprints = [static, auth.blueprint, incidents.blueprint, dashboard.blueprint]
-    blueprints += [services.blueprint, admin.blueprint]
+    blueprints += [services.blueprint, schedules.blueprint, admin.blueprint]
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     hide_from_openapi(app, {b.name for b in blueprints})
