@@ -9,7 +9,6 @@ docs/schedules.md.
 
 import base64
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -17,7 +16,6 @@ from pydantic import BaseModel, ValidationError
 from quart import Blueprint, request
 from quart_schema import document_querystring, document_request, document_response, tag
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.service import RPCError
 
 from models.db import session_scope
 from models.errors import InUse
@@ -35,7 +33,7 @@ from models.schedules_store import (
 from models.shifts import MAX_WINDOW
 from web.bodies import parse_body
 from web.errors import ApiError, error_responses, invalid_request
-from web.handoffs import replan_handoffs
+from web.handoffs import replan_after_change
 from web.management import (
     api_principal,
     not_found,
@@ -63,8 +61,6 @@ from web.schedule_schemas import (
     ShiftRef,
 )
 from web.text import storable
-
-log = logging.getLogger("tocsin.web.schedules")
 
 blueprint = Blueprint("schedules", __name__)
 
@@ -118,7 +114,7 @@ async def post_route() -> tuple[dict[str, Any], int]:
             )
             out = _out(schedule).model_dump(mode="json", by_alias=True)
             handoffs = schedule.handoff_notifications
-    await _replan(schedule.id, handoffs)
+    await replan_after_change(schedule.id, handoffs)
     return out, 201
 
 
@@ -153,7 +149,7 @@ async def patch_route(schedule_id: str) -> dict[str, Any]:
             await update_schedule(session, schedule, changes)
             out = _out(schedule).model_dump(mode="json", by_alias=True)
             handoffs = schedule.handoff_notifications
-    await _replan(schedule_id, handoffs)
+    await replan_after_change(schedule_id, handoffs)
     return out
 
 
@@ -196,7 +192,7 @@ async def post_override_route(schedule_id: str) -> tuple[dict[str, Any], int]:
             )
             out = _override_out(override)
             handoffs = schedule.handoff_notifications
-    await _replan(schedule_id, handoffs)
+    await replan_after_change(schedule_id, handoffs)
     return out, 201
 
 
@@ -229,7 +225,7 @@ async def delete_override_route(schedule_id: str, override_id: str) -> dict[str,
         if not await delete_override(session, schedule_id, override_id):
             raise not_found("Override")
         handoffs = schedule.handoff_notifications
-    await _replan(schedule_id, handoffs)
+    await replan_after_change(schedule_id, handoffs)
     return Deleted(id=override_id).model_dump(mode="json", by_alias=True)
 
 
@@ -325,21 +321,6 @@ async def _get_schedule(session: AsyncSession, schedule_id: str) -> Schedule:
     if schedule is None:
         raise not_found("Schedule")
     return schedule
-
-
-async def _replan(schedule_id: str, handoff_notifications: bool) -> None:
-    """Wake the schedule's handoff workflow to plan again. Only schedules with handoff
-    notifications need it: a workflow whose schedule was deleted or turned them off finds
-    out when it next wakes, and ends without sending. The change is committed already, so
-    a Temporal error is logged, not answered as a failed change; the workflow re-reads the
-    schedule before every handoff anyway."""
-    if not handoff_notifications:
-        return
-    rt = runtime()
-    try:
-        await replan_handoffs(rt.client, rt.settings.task_queue, schedule_id)
-    except RPCError:
-        log.warning("could not wake the handoff workflow of %s", schedule_id, exc_info=True)
 
 
 def _out(schedule: Schedule) -> ScheduleOut:

@@ -63,7 +63,7 @@ async def test_manual_incident_with_a_validation_error_first(
     await page.get_by_label("Priority").select_option("P3")
     await page.get_by_role("button", name="Open incident").click()
     await expect(page.get_by_role("heading", name="Checkout is slow")).to_be_visible()
-    await expect(page.locator(".badge")).to_have_text("LOW")
+    await expect(page.locator("dl.facts .badge")).to_have_text("LOW")
     await page.get_by_label("Note").fill("Looking at the database")
     await page.get_by_role("button", name="Add note").click()
     await expect(page.locator("ol.timeline")).to_contain_text("Looking at the database")
