@@ -19,3 +19,16 @@
     });
   });
 })();
+// "Add step" on the escalation policy form: clone the <template> fieldset with the next
+// index (the form already renders one blank step, so it works without this too).
+(function () {
+  document.querySelectorAll("[data-add-step]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      const box = document.getElementById(button.dataset.addStep);
+      const template = document.getElementById("step-template");
+      const index = box.querySelectorAll("[data-step]").length;
+      const html = template.innerHTML.replaceAll("Step __i__", "Step " + (index + 1));
+      box.insertAdjacentHTML("beforeend", html.replaceAll("__i__", String(index)));
+    });
+  });
+})();

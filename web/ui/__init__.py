@@ -29,7 +29,7 @@ def ui_blueprint(name: str, import_name: str) -> Blueprint:
 
 def register_ui(app: Quart, settings: Settings) -> None:
     """Session cookie, static files and every UI blueprint; none of it in the OpenAPI."""
-    from web.ui import admin, auth, dashboard, incidents, schedules, services
+    from web.ui import admin, auth, dashboard, incidents, policies, schedules, services
 
     if settings.secret_key is not None:
         app.secret_key = settings.secret_key.get_secret_value()
@@ -44,6 +44,7 @@ def register_ui(app: Quart, settings: Settings) -> None:
     app.static_folder = str(STATIC)
     blueprints = [auth.blueprint, incidents.blueprint, dashboard.blueprint]
     blueprints += [services.blueprint, schedules.blueprint, admin.blueprint]
+    blueprints.append(policies.blueprint)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     hide_from_openapi(app, {b.name for b in blueprints} | {"static"})
