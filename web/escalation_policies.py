@@ -76,7 +76,7 @@ async def post_route() -> tuple[dict[str, Any], int]:
             policy = await create_policy(
                 session,
                 body.name,
-                _specs(body.steps),
+                step_specs(body.steps),
                 description=body.description,
                 repeat_count=body.repeat_count,
             )
@@ -108,7 +108,7 @@ async def patch_route(policy_id: str) -> dict[str, Any]:
     body = await parse_body(EscalationPolicyPatch)
     changes = body.model_dump(exclude_unset=True, exclude={"steps"})
     if body.steps is not None:
-        changes["steps"] = _specs(body.steps)
+        changes["steps"] = step_specs(body.steps)
     with refusals_as_api_errors():
         async with session_scope(runtime().engine) as session:
             policy = await _get_policy(session, policy_id)
@@ -140,7 +140,7 @@ async def _get_policy(session: AsyncSession, policy_id: str) -> EscalationPolicy
     return policy
 
 
-def _specs(steps: Sequence[EscalationStepIn]) -> list[StepSpec]:
+def step_specs(steps: Sequence[EscalationStepIn]) -> list[StepSpec]:
     return [
         StepSpec(
             delay_minutes=step.delay_minutes,

@@ -28,7 +28,7 @@ from models.escalation_policies import (
 )
 from models.schedules import Schedule
 from web.auth import Principal
-from web.escalation_policies import _specs
+from web.escalation_policies import step_specs
 from web.management_schemas import EscalationPolicyCreate, EscalationPolicyPatch
 from web.runtime import runtime
 from web.ui import ui_blueprint
@@ -201,7 +201,7 @@ async def new_post() -> Any:
             await create_policy(
                 session,
                 body.name,
-                _specs(body.steps),
+                step_specs(body.steps),
                 description=body.description,
                 repeat_count=body.repeat_count,
             )
@@ -241,7 +241,7 @@ async def edit_post(policy_id: str) -> Any:
     try:
         patch = EscalationPolicyPatch.model_validate(values)
         changes = patch.model_dump(exclude={"steps"})
-        changes["steps"] = _specs(patch.steps or [])
+        changes["steps"] = step_specs(patch.steps or [])
         async with session_scope(runtime().engine) as session:
             row = await session.get(EscalationPolicy, policy_id)
             if row is None:
