@@ -30,5 +30,17 @@
       const html = template.innerHTML.replaceAll("Step __i__", "Step " + (index + 1));
       box.insertAdjacentHTML("beforeend", html.replaceAll("__i__", String(index)));
     });
+
+// Schedule form: show only the inputs of the chosen shift kind (without JS all are shown).
+(function () {
+  document.querySelectorAll("[data-shift-kind]").forEach(function (select) {
+    const row = select.closest(".row");
+    function sync() {
+      row.querySelectorAll("[data-shift]").forEach(function (el) {
+        el.hidden = el.dataset.shift.split(" ").indexOf(select.value) < 0;
+      });
+    }
+    select.addEventListener("change", sync);
+    sync();
   });
 })();
