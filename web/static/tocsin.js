@@ -30,6 +30,8 @@
       const html = template.innerHTML.replaceAll("Step __i__", "Step " + (index + 1));
       box.insertAdjacentHTML("beforeend", html.replaceAll("__i__", String(index)));
     });
+  });
+})();
 
 // Schedule form: show only the inputs of the chosen shift kind (without JS all are shown).
 (function () {
