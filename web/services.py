@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from quart import Blueprint, request
 from quart_schema import document_querystring, document_request, document_response, tag
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Incident, Service
 from models.catalog import list_services, live_service, open_incidents, soft_delete_service
@@ -76,16 +77,21 @@ async def post_route() -> tuple[dict[str, Any], int]:
     body = await parse_body(ServiceCreate)
     with refusals_as_api_errors():
         async with session_scope(runtime().engine) as session:
-            service = await create_service(
-                session,
-                body.name,
-                body.description,
-                team_id=body.team_id,
-                escalation_policy_id=body.escalation_policy_id,
-                slack_channel=body.slack_channel,
-                webhook_url=body.webhook_url,
-            )
+            service = await create_service_from(session, body)
     return service_out(service), 201
+
+
+async def create_service_from(session: AsyncSession, body: ServiceCreate) -> Service:
+    """A service as a ServiceCreate describes it: the API's and the UI's one way in."""
+    return await create_service(
+        session,
+        body.name,
+        body.description,
+        team_id=body.team_id,
+        escalation_policy_id=body.escalation_policy_id,
+        slack_channel=body.slack_channel,
+        webhook_url=body.webhook_url,
+    )
 
 
 @blueprint.get("/api/services/<service_id>")

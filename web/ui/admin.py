@@ -12,18 +12,16 @@ from models import Team, User
 from models.catalog import list_api_keys, revoke_api_key
 from models.db import session_scope
 from models.directory import create_team, create_user, member_ids, update_team, update_user
-from models.errors import Conflict, InvalidValue, UnknownReference
 from models.provisioning import SCOPES, create_api_key
 from web.management_schemas import ApiKeyCreate, TeamCreate, TeamPatch, UserCreate, UserPatch
 from web.runtime import runtime
 from web.ui import ui_blueprint
 from web.ui.auth import page, principal
-from web.ui.services import field_errors
+from web.ui.forms import REFUSALS, field_errors
 
 blueprint = ui_blueprint("ui_admin", __name__)
 
 ROLES = ("admin", "responder", "observer")
-REFUSALS = (InvalidValue, UnknownReference, Conflict)
 
 
 def _require_admin() -> None:

@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic.alias_generators import to_snake
 from quart import abort, flash, redirect, render_template, request, url_for
 from sqlmodel import col, select
 
@@ -33,6 +32,7 @@ from web.management_schemas import EscalationPolicyCreate, EscalationPolicyPatch
 from web.runtime import runtime
 from web.ui import ui_blueprint
 from web.ui.auth import page, principal
+from web.ui.forms import REFUSALS, nested_field_errors
 
 blueprint = ui_blueprint("ui_policies", __name__)
 
@@ -95,15 +95,6 @@ def parse_form(form: Any) -> dict[str, Any]:
         "repeat_count": _int_or_raw(repeat) if repeat else 0,
         "steps": body_steps,
     }
-
-
-def field_errors(err: ValidationError) -> dict[str, str]:
-    """Pydantic errors keyed like the inputs: ``steps-0-delay_minutes``."""
-    errors: dict[str, str] = {}
-    for e in err.errors():
-        parts = [to_snake(str(p)) for p in e["loc"]] or ["name"]
-        errors.setdefault("-".join(parts), str(e["msg"]).removeprefix("Value error, "))
-    return errors
 
 
 def _refusal_errors(err: InvalidValue | UnknownReference | Conflict) -> dict[str, str]:
@@ -206,8 +197,8 @@ async def new_post() -> Any:
                 repeat_count=body.repeat_count,
             )
     except ValidationError as err:
-        return await _form(None, values, field_errors(err), 400)
-    except (InvalidValue, UnknownReference, Conflict) as err:
+        return await _form(None, values, nested_field_errors(err), 400)
+    except REFUSALS as err:
         return await _form(None, values, _refusal_errors(err), 400)
     await flash(f"Escalation policy {body.name} created.", "info")
     return redirect(url_for("ui_policies.list_page"))
@@ -248,8 +239,8 @@ async def edit_post(policy_id: str) -> Any:
                 abort(404)
             await update_policy(session, row, changes)
     except ValidationError as err:
-        return await _form(policy, values, field_errors(err), 400)
-    except (InvalidValue, UnknownReference, Conflict) as err:
+        return await _form(policy, values, nested_field_errors(err), 400)
+    except REFUSALS as err:
         return await _form(policy, values, _refusal_errors(err), 400)
     await flash(f"Escalation policy {patch.name} saved.", "info")
     return redirect(url_for("ui_policies.list_page"))

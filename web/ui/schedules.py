@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from models import Team, User
 from models.db import session_scope
-from models.errors import Conflict, InvalidValue, UnknownReference
+from models.errors import InvalidValue, UnknownReference
 from models.schedule_reads import ShiftView, schedule_shifts
 from models.schedules import Schedule
 from models.schedules_store import (
@@ -28,7 +28,7 @@ from web.runtime import runtime
 from web.schedule_schemas import OverrideCreate
 from web.ui import ui_blueprint
 from web.ui.auth import page, principal
-from web.ui.services import field_errors
+from web.ui.forms import REFUSALS, field_errors
 
 blueprint = ui_blueprint("ui_schedules", __name__)
 
@@ -387,7 +387,7 @@ async def new_post() -> Any:
                 **changes,
             )
             schedule_id, handoffs = schedule.id, schedule.handoff_notifications
-    except (InvalidValue, UnknownReference, Conflict) as err:
+    except REFUSALS as err:
         return await _form(None, values, {form_field(err.field): str(err)})
     await replan_after_change(schedule_id, handoffs)
     await flash("Schedule created.", "info")
@@ -419,7 +419,7 @@ async def edit_post(schedule_id: str) -> Any:
             shown = {"id": schedule.id, "name": schedule.name}
             await update_schedule(session, schedule, _changes(values))
             handoffs = schedule.handoff_notifications
-    except (InvalidValue, UnknownReference, Conflict) as err:
+    except REFUSALS as err:
         return await _form(shown, values, {form_field(err.field): str(err)})
     await replan_after_change(schedule_id, handoffs)
     await flash("Schedule saved.", "info")

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic.alias_generators import to_snake
 from quart import abort, flash, redirect, render_template, request, url_for
 from sqlmodel import col, select
 
@@ -16,28 +15,19 @@ from models import EscalationPolicy, Service, Team
 from models.catalog import disable_integration, list_integrations, live_service
 from models.catalog import update_service as update_service_row
 from models.db import session_scope
-from models.errors import Conflict, InvalidValue, UnknownReference
-from models.provisioning import create_integration, create_service
+from models.provisioning import create_integration
 from web.integrations.registry import EVENTS_API, INTEGRATION_TYPES, integration_url
 from web.management_schemas import IntegrationCreate, ServiceCreate, ServicePatch
 from web.runtime import runtime
+from web.services import create_service_from
 from web.ui import ui_blueprint
 from web.ui.auth import page, principal
+from web.ui.forms import REFUSALS, field_errors
 from web.ui.queries import visible_services
 
 blueprint = ui_blueprint("ui_services", __name__)
 
 FIELDS = ("name", "description", "team_id", "escalation_policy_id", "slack_channel", "webhook_url")
-
-
-def field_errors(err: ValidationError) -> dict[str, str]:
-    """Pydantic errors by form field (the snake_case name of the model field)."""
-    errors: dict[str, str] = {}
-    for e in err.errors():
-        field = str(e["loc"][0]) if e["loc"] else "name"
-        field = to_snake(field)
-        errors.setdefault(field, str(e["msg"]).removeprefix("Value error, "))
-    return errors
 
 
 async def _choices() -> dict[str, Any]:
@@ -107,18 +97,10 @@ async def new_post() -> Any:
     try:
         body = ServiceCreate.model_validate(_changes(values))
         async with session_scope(runtime().engine) as session:
-            service = await create_service(
-                session,
-                body.name,
-                body.description,
-                team_id=body.team_id,
-                escalation_policy_id=body.escalation_policy_id,
-                slack_channel=body.slack_channel,
-                webhook_url=body.webhook_url,
-            )
+            service = await create_service_from(session, body)
     except ValidationError as err:
         return await _edit_form(None, values, field_errors(err), 400)
-    except (InvalidValue, UnknownReference, Conflict) as err:
+    except REFUSALS as err:
         return await _edit_form(None, values, {err.field: str(err)}, 400)
     await flash("Service created.", "info")
     return redirect(url_for("ui_services.detail", service_id=service.id))
@@ -148,7 +130,7 @@ async def edit_post(service_id: str) -> Any:
             await update_service_row(session, row, patch.model_dump(include=set(FIELDS)))
     except ValidationError as err:
         return await _edit_form(service, values, field_errors(err), 400)
-    except (InvalidValue, UnknownReference, Conflict) as err:
+    except REFUSALS as err:
         return await _edit_form(service, values, {err.field: str(err)}, 400)
     await flash("Service saved.", "info")
     return redirect(url_for("ui_services.detail", service_id=service_id))
