@@ -1,8 +1,11 @@
 """The single place where workflows and activities are wired to their task queue."""
 
 import asyncio
+import importlib.util
 import logging
-from collections.abc import Mapping
+import py_compile
+from collections.abc import Iterable, Mapping
+from types import ModuleType
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -19,6 +22,9 @@ from activities.slack_rooms import SlackRoomActivities
 from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
+from workflows import deliveries as deliveries_module
+from workflows import handoffs as handoffs_module
+from workflows import incident as incident_module
 from workflows.deliveries import DeliveriesWorkflow
 from workflows.handoffs import ScheduleHandoffsWorkflow
 from workflows.incident import IncidentWorkflow
@@ -32,6 +38,35 @@ SANDBOX = SandboxedWorkflowRunner(
         "pydantic", "pydantic_core", "annotated_types"
     )
 )
+
+
+# The modules the sandbox imports afresh for every workflow run (their imports are passed
+# through). See ``warm_bytecode``.
+SANDBOXED_MODULES = (incident_module, deliveries_module, handoffs_module)
+
+
+def warm_bytecode(modules: Iterable[ModuleType]) -> None:
+    """Write the bytecode cache of ``modules``.
+
+    The sandbox re-imports each workflow's module per run; without a ``.pyc`` (the process
+    runs with PYTHONDONTWRITEBYTECODE, as in containers and on this project's machines) every
+    new incident compiled workflows/incident.py from source, a sixth of the worker's CPU
+    under load (docs/benchmarks.md). Reading a ``.pyc`` is unaffected by that setting. A
+    read-only code directory is left alone (an installed package is compiled by pip).
+    """
+    for module in modules:
+        source = module.__file__
+        if source is None or not source.endswith(".py"):
+            continue
+        try:
+            py_compile.compile(
+                source,
+                cfile=importlib.util.cache_from_source(source),
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
+            )
+        except (OSError, py_compile.PyCompileError) as err:
+            log.info("no bytecode cache for %s: %s", module.__name__, err)
 
 
 def build_worker(
@@ -77,7 +112,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await register_search_attributes(client, settings.temporal_namespace)
     except RPCError as err:  # e.g. no operator permission: registered out of band instead
         log.warning("could not register search attributes: %s", err)
-    engine = create_engine(settings)
+    # Activities retry a failed attempt, so a dropped connection costs one retry rather
+    # than a ping before every query.
+    engine = create_engine(settings, pre_ping=False)
+    warm_bytecode(SANDBOXED_MODULES)
     senders = build_senders(settings, engine)
     try:
         async with build_worker(client, engine, settings.task_queue, settings, senders):

@@ -9,12 +9,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tocsin.settings import Settings
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, pre_ping: bool = True) -> AsyncEngine:
+    """``pre_ping`` tests each pooled connection before use (a round trip per checkout) so
+    a request never fails on a connection PostgreSQL dropped; callers that retry on their
+    own (the worker's activities) go without it."""
     return create_async_engine(
         settings.sqlalchemy_url(),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
     )
 
 

@@ -34,9 +34,13 @@ class Settings(BaseSettings):
 
     rate_limit_requests: int = 120
     rate_limit_window_seconds: float = 60.0
-    # How long an ingest request waits for the read side to show its incident, so that a
-    # client can GET it right after the 202. The event is durable before the wait starts.
+    # How long a read of a just-accepted incident (GET /api/incidents/:id, a manual
+    # incident's creation) waits for the projection to write it before answering 404/503.
     read_wait_seconds: float = 2.0
+    # How long an API process reuses an integration key lookup and a service's suppression
+    # rules on the ingest path; changes made through that process apply at once, others
+    # within this time (docs/architecture.md). 0 reads them on every event.
+    config_cache_seconds: float = 5.0
     db_pool_size: int = 20
 
     log_level: str = "INFO"

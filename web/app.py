@@ -1,6 +1,6 @@
 """The Quart application factory."""
 
-from quart import Quart, request
+from quart import Quart, Response, request
 from quart_schema import Info, QuartSchema
 
 from models.db import create_engine
@@ -31,14 +31,20 @@ from web import (
     webhooks,
 )
 from web.commands import IncidentCommands
+from web.config_cache import ConfigCache
 from web.errors import ApiError, register_error_handlers
 from web.ratelimit import SlidingWindowLimiter
 from web.readwait import ProjectionWaiter
-from web.runtime import Runtime
+from web.runtime import Runtime, runtime
 from web.text import storable
 from web.ui import register_ui
 
 MAX_BODY_BYTES = 512 * 1024
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Endpoints that receive events: they change incidents, never configuration.
+INGEST_BLUEPRINTS = frozenset({"events", "native_integrations", "pagerduty"})
 
 
 def create_app(settings: Settings | None = None) -> Quart:
@@ -96,6 +102,18 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(module.blueprint)
     register_ui(app, settings)
 
+    @app.after_request
+    async def forget_cached_config(response: Response) -> Response:
+        """Any successful write may have changed a key or a rule the ingest path caches:
+        this process applies it at once (the cache is cheap to refill)."""
+        if (
+            request.method not in SAFE_METHODS
+            and response.status_code < 400
+            and request.blueprint not in INGEST_BLUEPRINTS
+        ):
+            runtime().config.clear()
+        return response
+
     @app.before_serving
     async def start_up() -> None:
         client = await connect(settings)
@@ -109,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Quart:
                 settings.rate_limit_requests, settings.rate_limit_window_seconds
             ),
             waiter=ProjectionWaiter(engine),
+            config=ConfigCache(engine, settings.config_cache_seconds),
         )
 
     @app.after_serving

@@ -8,10 +8,11 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from models import ApiKey, Integration, User
+from models import ApiKey, User
 from models.db import session_scope
 from models.directory import team_service_ids
 from tocsin.keys import hash_key
+from web.config_cache import ConfigCache
 from web.errors import ApiError
 from web.integrations.registry import EVENTS_API
 
@@ -76,19 +77,21 @@ UNAUTHORIZED = ApiError(401, "UNAUTHORIZED", "Missing or invalid API key")
 
 
 async def authenticate(
-    engine: AsyncEngine, authorization: str | None, *, allow_integration: bool
+    engine: AsyncEngine, authorization: str | None, *, integrations: ConfigCache | None = None
 ) -> Principal:
+    """An API key's principal; with ``integrations`` (the ingest path) an integration key's
+    too."""
     if not authorization:
         raise UNAUTHORIZED
-    if allow_integration and (match := _TOKEN.match(authorization)):
-        return await _integration_principal(engine, match.group(1))
+    if integrations is not None and (match := _TOKEN.match(authorization)):
+        return await _integration_principal(integrations, match.group(1))
     if match := _BEARER.match(authorization):
         return await _api_key_principal(engine, match.group(1))
     raise UNAUTHORIZED
 
 
-async def _integration_principal(engine: AsyncEngine, key: str) -> Principal:
-    integration = await find_integration(engine, key)
+async def _integration_principal(integrations: ConfigCache, key: str) -> Principal:
+    integration = await integrations.integration(key, EVENTS_API)
     if integration is None:
         raise ApiError(403, "INVALID_INTEGRATION_KEY", "Integration key not found")
     return Principal(
@@ -98,22 +101,6 @@ async def _integration_principal(engine: AsyncEngine, key: str) -> Principal:
         scopes=frozenset({"events:write"}),
         service_ids=frozenset({integration.service_id}),
     )
-
-
-async def find_integration(
-    engine: AsyncEngine, key: str, integration_type: str = EVENTS_API
-) -> Integration | None:
-    """The enabled integration of this type with this key, if any: a key works only at
-    its own type's endpoints."""
-    async with session_scope(engine) as session:
-        result = await session.exec(
-            select(Integration).where(
-                Integration.key_hash == hash_key(key),
-                col(Integration.disabled).is_(False),
-                Integration.type == integration_type,
-            )
-        )
-        return result.first()
 
 
 async def _api_key_principal(engine: AsyncEngine, key: str) -> Principal:

@@ -119,6 +119,21 @@ class IncidentCommands:
         entry, _ = await self._update(handle, "note", request, TimelineEntry)
         return entry
 
+    async def open_dedup_keys(self, service_id: str) -> set[str]:
+        """Dedup keys of the service's running incident workflows, from Temporal's
+        visibility: it also knows incidents accepted moments ago that the read side has not
+        written yet."""
+        query = (
+            f"WorkflowType = 'Incident' AND ExecutionStatus = 'Running' "
+            f"AND {sa.SERVICE_ID.name} = '{_quoted(service_id)}'"
+        )
+        keys: set[str] = set()
+        async for execution in self._client.list_workflows(query):
+            key = execution.typed_search_attributes.get(sa.DEDUP_KEY)
+            if key is not None:
+                keys.add(key)
+        return keys
+
     def _incident_handle(self, workflow_id: str, incident: str) -> WorkflowHandle:
         return self._client.get_workflow_handle(
             workflow_id, first_execution_run_id=first_run_id(incident)
@@ -201,6 +216,11 @@ class IncidentCommands:
         run = self._client.get_workflow_handle(workflow_id, run_id=run_id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(run.result(follow_runs=False), _RUN_CLOSE_WAIT_SECONDS)
+
+
+def _quoted(value: str) -> str:
+    """A string literal's body in a visibility query."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _request_id(service_id: str, dedup_key: str, idempotency_key: str | None) -> str:

@@ -8,11 +8,12 @@ from quart_schema import document_request, document_response, tag
 
 from models import Service
 from models.db import session_scope
-from web.auth import Principal, authenticate, find_integration
+from web.auth import Principal, authenticate
 from web.bodies import parse_body
 from web.errors import ApiError, error_responses, invalid_request
 from web.ingest import submit
 from web.integrations.event import InboundEvent
+from web.integrations.registry import EVENTS_API
 from web.runtime import Runtime, runtime
 from web.schemas import EventRequest, EventResponse, EventResult, TriggerPayload
 
@@ -33,7 +34,7 @@ async def post_event() -> tuple[dict[str, Any], int]:
     """
     rt = runtime()
     principal = await authenticate(
-        rt.engine, request.headers.get("Authorization"), allow_integration=True
+        rt.engine, request.headers.get("Authorization"), integrations=rt.config
     )
     principal.require_scope("events:write")
     retry_after = rt.limiter.acquire(principal.actor)
@@ -58,7 +59,7 @@ async def _target_service(rt: Runtime, principal: Principal, event: EventRequest
     if event.service_id is not None:
         service_id = event.service_id
     elif event.routing_key is not None:
-        integration = await find_integration(rt.engine, event.routing_key)
+        integration = await rt.config.integration(event.routing_key, EVENTS_API)
         if integration is None:
             raise ApiError(404, "INVALID_ROUTING_KEY", "Routing key not found")
         service_id = integration.service_id
@@ -87,7 +88,6 @@ async def _dispatch(
         principal.actor,
         _inbound(event),
         idempotency_key=request.headers.get("Idempotency-Key") or None,
-        read_your_writes=True,
     )
     return EventResponse(
         dedup_key=submitted.dedup_key,

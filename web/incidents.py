@@ -34,6 +34,7 @@ from web.schemas import (
     TimelineQuery,
     UserRef,
 )
+from workflows.ids import is_incident_id
 from workflows.messages import Status
 
 blueprint = Blueprint("incidents", __name__)
@@ -44,9 +45,7 @@ STATUS_ALIASES = {s.value.lower(): s.value for s in Status} | {"triggered": Stat
 
 
 async def principal_with(scope: str) -> Principal:
-    principal = await authenticate(
-        runtime().engine, request.headers.get("Authorization"), allow_integration=False
-    )
+    principal = await authenticate(runtime().engine, request.headers.get("Authorization"))
     principal.require_scope(scope)
     return principal
 
@@ -54,7 +53,13 @@ async def principal_with(scope: str) -> Principal:
 async def accessible_incident(principal: Principal, incident_id: str) -> tuple[Incident, Service]:
     """The incident and its service, or 404: another service's incident is reported as
     missing, not forbidden, so a key learns nothing about services it cannot reach."""
-    found = await get_incident(runtime().engine, incident_id)
+    rt = runtime()
+    found = await get_incident(rt.engine, incident_id)
+    if found is None and is_incident_id(incident_id):
+        # Accepted moments ago and not projected yet (an ingest answer does not wait for
+        # the read side): a GET right after the 202 still finds it.
+        if await rt.waiter.wait(incident_id, rt.settings.read_wait_seconds) is not None:
+            found = await get_incident(rt.engine, incident_id)
     if found is None or not principal.can_access(found[0].service_id):
         raise ApiError(404, "NOT_FOUND", "Incident not found")
     return found

@@ -12,9 +12,9 @@ from typing import Literal
 from web.integrations.event import InboundEvent
 from web.runtime import Runtime
 from web.schemas import EventIncident
-from web.suppression_lookup import suppressing_rule
-from workflows.messages import ActionIn, AlertIn
-from workflows.severity import urgency_for
+from web.suppression_match import first_matching_rule
+from workflows.messages import ActionIn, AlertIn, Urgency
+from workflows.severity import higher_urgency, urgency_for
 
 Outcome = Literal["triggered", "deduplicated", "acknowledged", "resolved", "ignored"]
 
@@ -33,17 +33,14 @@ async def submit(
     event: InboundEvent,
     *,
     idempotency_key: str | None = None,
-    read_your_writes: bool = False,
 ) -> Submitted:
     """Deliver ``event`` to the service's incident for its dedup key.
 
     ``idempotency_key`` (a client's header) wins over the adapter's content key.
-    ``read_your_writes``: wait briefly until the read side shows a triggered incident, for
-    APIs whose clients GET it right after the answer.
     """
     key = idempotency_key or event.idempotency_key
     if event.action == "trigger":
-        return await _trigger(rt, service_id, actor, event, key, read_your_writes)
+        return await _trigger(rt, service_id, actor, event, key)
     result = await rt.commands.act(
         service_id, event.dedup_key, event.action, ActionIn(actor=actor, idempotency_key=key)
     )
@@ -58,12 +55,7 @@ async def submit(
 
 
 async def _trigger(
-    rt: Runtime,
-    service_id: str,
-    actor: str,
-    event: InboundEvent,
-    idempotency_key: str | None,
-    read_your_writes: bool,
+    rt: Runtime, service_id: str, actor: str, event: InboundEvent, idempotency_key: str | None
 ) -> Submitted:
     received_at = datetime.now(UTC)
     alert = AlertIn(
@@ -75,28 +67,43 @@ async def _trigger(
         received_at=received_at,
         idempotency_key=idempotency_key,
         actor=actor,
-        suppressed_by=await suppressing_rule(rt.engine, service_id, event.payload, received_at),
+        suppressed_by=first_matching_rule(
+            await rt.config.suppression_rules(service_id), event.payload, received_at
+        ),
         links=event.links,
         images=event.images,
         client=event.client,
         client_url=event.client_url,
     )
     outcome = await rt.commands.trigger(service_id, event.dedup_key, alert)
-    action: Outcome = "triggered" if outcome.started else "deduplicated"
-    # The event is durable now; waiting for the read side only makes the incident readable
-    # as soon as this answer arrives. If the projection lags, answer anyway.
-    row = (
-        await rt.waiter.wait(outcome.incident_id, rt.settings.read_wait_seconds)
-        if read_your_writes
-        else None
-    )
-    if row is not None:
-        incident = EventIncident(id=row.id, title=row.title, status=row.status, urgency=row.urgency)
-    else:
-        incident = EventIncident(
+    # The event is durable now. A new incident is exactly what this alert makes it, so the
+    # answer does not wait for the worker; a repeated alert reports the incident as the read
+    # side has it (its status may have moved on), through the shared batched poller.
+    if outcome.started:
+        return Submitted(
+            event.dedup_key,
+            "triggered",
+            EventIncident(
+                id=outcome.incident_id,
+                title=event.summary,
+                status="SUPPRESSED" if alert.suppressed_by else "OPEN",
+                urgency=urgency_for(event.severity).value,
+            ),
+        )
+    row = await rt.waiter.wait(outcome.incident_id, rt.settings.read_wait_seconds)
+    incident = (
+        EventIncident(
             id=outcome.incident_id,
             title=event.summary,
-            status="SUPPRESSED" if alert.suppressed_by else "OPEN",
+            status=row.status,
+            urgency=higher_urgency(Urgency(row.urgency), urgency_for(event.severity)).value,
+        )
+        if row is not None
+        else EventIncident(
+            id=outcome.incident_id,
+            title=event.summary,
+            status="OPEN",
             urgency=urgency_for(event.severity).value,
         )
-    return Submitted(event.dedup_key, action, incident)
+    )
+    return Submitted(event.dedup_key, "deduplicated", incident)

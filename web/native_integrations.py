@@ -16,7 +16,6 @@ from quart_schema import document_response, tag
 
 from models import Integration
 from tocsin.secret_box import SecretBoxUnavailable, unseal
-from web.auth import find_integration
 from web.bodies import decode_json
 from web.errors import ApiError, error_responses
 from web.ingest import Submitted, submit
@@ -42,7 +41,7 @@ async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]
     adapter = ADAPTERS.get(integration_type)
     if adapter is None:
         raise NOT_FOUND
-    integration = await find_integration(rt.engine, key, integration_type)
+    integration = await rt.config.integration(key, integration_type)
     if integration is None:
         raise NOT_FOUND
     raw = await request.get_data(as_text=False)

@@ -23,9 +23,9 @@ from models.change_events import record_change_event
 from models.columns import utcnow
 from models.db import session_scope
 from tocsin.keys import new_id
-from web.auth import find_integration
 from web.ingest import submit
 from web.integrations.event import InvalidPayload
+from web.integrations.registry import EVENTS_API
 from web.pagerduty_parse import (
     INVALID_ROUTING_KEY,
     INVALID_SERVICE_KEY,
@@ -171,7 +171,7 @@ async def _integration(
     rt: Runtime, key: str, unknown: str, *, throttled_status: int
 ) -> Integration:
     """The enabled ``events`` integration with this key, within its rate limit."""
-    integration = await find_integration(rt.engine, key)
+    integration = await rt.config.integration(key, EVENTS_API)
     if integration is None:
         raise PdRefusal.invalid([unknown])
     retry_after = rt.limiter.acquire(f"integration:{integration.id}")

@@ -1,4 +1,5 @@
-"""Per-process resources the handlers share: settings, DB engine, Temporal client, limiter."""
+"""Per-process resources the handlers share: settings, DB engine, Temporal client, limiter,
+configuration cache."""
 
 from dataclasses import dataclass
 
@@ -8,6 +9,7 @@ from temporalio.client import Client
 
 from tocsin.settings import Settings
 from web.commands import IncidentCommands
+from web.config_cache import ConfigCache
 from web.ratelimit import SlidingWindowLimiter
 from web.readwait import ProjectionWaiter
 
@@ -19,6 +21,7 @@ class Runtime:
     client: Client
     commands: IncidentCommands
     limiter: SlidingWindowLimiter
+    config: ConfigCache
     waiter: ProjectionWaiter
 
 

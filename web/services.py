@@ -2,7 +2,6 @@
 changes). A key limited to some services sees and touches only those."""
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +9,7 @@ from quart import Blueprint, request
 from quart_schema import document_querystring, document_request, document_response, tag
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Incident, Service
+from models import Service
 from models.catalog import list_services, live_service, open_incidents, soft_delete_service
 from models.catalog import update_service as update_service_row
 from models.db import session_scope
@@ -143,8 +142,7 @@ async def delete_route(service_id: str) -> dict[str, Any]:
         raise invalid_request(err) from err
     await accessible_service(principal, service_id)
     engine = runtime().engine
-    async with session_scope(engine) as session:
-        still_open = await open_incidents(session, service_id)
+    still_open = await _open_dedup_keys(service_id)
     if still_open and not query.force:
         raise ApiError(
             409,
@@ -161,22 +159,27 @@ async def delete_route(service_id: str) -> dict[str, Any]:
         await soft_delete_service(session, service)
     if query.force:
         # A trigger accepted just before the delete may have opened one more incident.
-        async with session_scope(engine) as session:
-            late = await open_incidents(session, service_id)
-        resolved += await _resolve(principal, service_id, late)
+        resolved += await _resolve(principal, service_id, await _open_dedup_keys(service_id))
     deleted = ServiceDeleted(id=service_id, resolved_incident_ids=resolved)
     return deleted.model_dump(mode="json", by_alias=True)
 
 
-async def _resolve(
-    principal: Principal, service_id: str, incidents: Sequence[Incident]
-) -> list[str]:
+async def _open_dedup_keys(service_id: str) -> set[str]:
+    """Open incidents as the read side shows them and as Temporal knows them (an incident
+    accepted moments ago may not be projected yet)."""
+    rt = runtime()
+    async with session_scope(rt.engine) as session:
+        projected = {i.dedup_key for i in await open_incidents(session, service_id)}
+    return projected | await rt.commands.open_dedup_keys(service_id)
+
+
+async def _resolve(principal: Principal, service_id: str, dedup_keys: set[str]) -> list[str]:
     """Resolve through each incident's workflow (web/ never writes incident rows)."""
     commands = runtime().commands
     results = await asyncio.gather(
         *(
-            commands.act(service_id, i.dedup_key, "resolve", ActionIn(actor=principal.actor))
-            for i in incidents
+            commands.act(service_id, key, "resolve", ActionIn(actor=principal.actor))
+            for key in sorted(dedup_keys)
         )
     )
-    return [i.id for i, r in zip(incidents, results, strict=True) if r.action == "resolved"]
+    return [r.incident.id for r in results if r.action == "resolved" and r.incident is not None]

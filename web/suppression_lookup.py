@@ -1,8 +1,8 @@
-"""The one call the ingest path makes: which enabled rule, if any, suppresses a trigger.
+"""Which enabled rule, if any, suppresses a trigger.
 
-It runs on every trigger, so it is one indexed query (``ix_suppression_rule_service_id``)
-over a few columns, and parsed specs are cached by (rule id, updated_at): a rule is parsed
-again only after it changed.
+The ingest path reads a service's rules through web/config_cache.py (one indexed query,
+``ix_suppression_rule_service_id``, per service and cache period); parsed specs are cached
+by (rule id, updated_at): a rule is parsed again only after it changed.
 """
 
 import logging
@@ -34,6 +34,11 @@ async def suppressing_rule(
     """The id of the first (oldest) enabled rule of the service that matches the trigger
     ``payload`` (the Events API ``payload``: summary, source, severity, custom_details) at
     ``now`` (timezone-aware), or None. Database errors propagate."""
+    return first_matching_rule(await enabled_rules(engine, service_id), payload, now)
+
+
+async def enabled_rules(engine: AsyncEngine, service_id: str) -> list[tuple[str, SuppressionSpec]]:
+    """The service's enabled rules, oldest first, parsed (what the ingest path caches)."""
     query = (
         select(col(SuppressionRule.id), col(SuppressionRule.updated_at), col(SuppressionRule.spec))
         .where(
@@ -43,12 +48,11 @@ async def suppressing_rule(
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    rules = [
+    return [
         (rule_id, spec)
         for rule_id, updated_at, data in rows
         if (spec := _spec(rule_id, updated_at, data)) is not None
     ]
-    return first_matching_rule(rules, payload, now)
 
 
 def _spec(rule_id: str, updated_at: datetime, data: dict[str, Any]) -> SuppressionSpec | None:

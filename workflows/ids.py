@@ -4,6 +4,7 @@ import hashlib
 from urllib.parse import quote
 
 _MAX_READABLE = 200
+_HEX = frozenset("0123456789abcdef")
 
 
 def incident_workflow_id(service_id: str, dedup_key: str) -> str:
@@ -23,6 +24,12 @@ def incident_id(first_execution_run_id: str) -> str:
     """An incident is named by the first run of its workflow chain (stable across
     continue-as-new, new for every incident that reuses the same dedup key)."""
     return "inc_" + first_execution_run_id.replace("-", "")
+
+
+def is_incident_id(value: str) -> bool:
+    """Whether ``value`` has the form of an incident id (it may not exist)."""
+    raw = value.removeprefix("inc_")
+    return value.startswith("inc_") and len(raw) == 32 and all(c in _HEX for c in raw)
 
 
 def first_run_id(incident: str) -> str:

@@ -62,6 +62,8 @@ LOOKUP_RETRY = RetryPolicy(
 ROOM_PRIORITIES = ("P1", "P2")
 # Bounds the Slack messages kept in sync (one per person paged, plus the channel's).
 MAX_SLACK_MESSAGES = 50
+# Patch id: the Slack and webhook loops share one channel lookup per event.
+SHARED_CHANNEL_LOOKUP = "one-channel-lookup-per-event"
 
 
 class NotifierState(BaseModel):
@@ -106,6 +108,8 @@ class Notifier:
         self._loops: list[asyncio.Task[None]] = []
         # Pages of a step and webhook deliveries under way.
         self._tasks: list[asyncio.Task[None]] = []
+        # The service's channels as looked up for the event with this seq.
+        self._channel_lookup: tuple[int, asyncio.Task[ServiceChannels]] | None = None
 
     # --- called by the workflow's handlers (synchronous state changes) ----------------------
 
@@ -540,6 +544,18 @@ class Notifier:
         self._tasks.append(asyncio.create_task(work))
 
     async def _channels(self) -> ServiceChannels:
+        """The service's Slack channel and webhook, looked up once per event for both loops
+        (runs recorded before the patch looked up once per loop)."""
+        if not workflow.patched(SHARED_CHANNEL_LOOKUP):
+            return await self._look_up_channels()
+        latest = self.state.latest
+        seq = latest.seq if latest is not None else 0
+        if self._channel_lookup is None or self._channel_lookup[0] != seq:
+            self._channel_lookup = (seq, asyncio.create_task(self._look_up_channels()))
+        # Shielded: one loop being cancelled must not cancel the other's lookup.
+        return await asyncio.shield(self._channel_lookup[1])
+
+    async def _look_up_channels(self) -> ServiceChannels:
         incident = self._host.incident
         assert incident is not None
         channels: ServiceChannels = await workflow.execute_local_activity(

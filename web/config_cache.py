@@ -1,0 +1,77 @@
+"""Configuration the ingest path reads on every event, kept briefly in each API process.
+
+Every event needs its integration (looked up by key) and its service's suppression rules.
+Reading both from PostgreSQL per request cost the API more CPU than the Temporal call that
+makes the event durable (docs/benchmarks.md), so answers are kept for
+``config_cache_seconds``. A configuration change made through this process clears the cache
+at once (web/app.py, after every successful write); one made through another process (a
+second API worker, the CLI) is seen within that period. Unknown keys are remembered too, so
+a sender with a wrong key cannot turn each request into a query.
+"""
+
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+
+from models import Integration
+from models.db import session_scope
+from tocsin.keys import hash_key
+from web.suppression_lookup import enabled_rules
+from web.suppression_match import SuppressionSpec
+
+T = TypeVar("T")
+# Bounds memory when many distinct (e.g. wrong) keys arrive: the cache starts over.
+MAX_ENTRIES = 10_000
+
+
+class ConfigCache:
+    def __init__(self, engine: AsyncEngine, ttl_seconds: float) -> None:
+        self._engine = engine
+        self._ttl = ttl_seconds
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    async def integration(self, key: str, integration_type: str) -> Integration | None:
+        """The enabled integration of this type with this key (detached: read it only)."""
+        digest = hash_key(key)
+        return await self._cached(
+            ("integration", digest, integration_type),
+            lambda: _load_integration(self._engine, digest, integration_type),
+        )
+
+    async def suppression_rules(self, service_id: str) -> list[tuple[str, SuppressionSpec]]:
+        return await self._cached(
+            ("suppression", service_id), lambda: enabled_rules(self._engine, service_id)
+        )
+
+    async def _cached(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > now:
+            value: T = hit[1]
+            return value
+        loaded = await load()
+        if self._ttl > 0:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (now + self._ttl, loaded)
+        return loaded
+
+
+async def _load_integration(
+    engine: AsyncEngine, key_hash: str, integration_type: str
+) -> Integration | None:
+    async with session_scope(engine) as session:
+        result = await session.exec(
+            select(Integration).where(
+                Integration.key_hash == key_hash,
+                col(Integration.disabled).is_(False),
+                Integration.type == integration_type,
+            )
+        )
+        return result.first()
