@@ -21,13 +21,11 @@ import argparse
 import asyncio
 import csv
 import itertools
-import math
 import os
 import platform
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,9 +33,8 @@ import textwrap
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,190 +42,24 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.report import DOCS, RESULTS, nearest_rank, write_docs
+from bench.stack import Stack, cpu_snapshot, running_stack
 from models.db import create_engine, session_scope
-from models.migrate import upgrade
 from models.provisioning import create_api_key, create_integration, create_service
-from tocsin.devstack import start_temporal_dev_server, temporal_cli, wait_for_port
-from tocsin.settings import Settings, to_asyncpg_url
+from tocsin.devstack import temporal_cli
+from tocsin.settings import Settings
 from tocsin.temporal import connect
 from web.commands import IncidentCommands
 from workflows.messages import AlertIn
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
-RESULTS = ROOT / "bench" / "results"
-TASK_QUEUE = "bench"
 # The ceiling's workflows go to a queue nobody polls, so no worker competes for CPU.
 RAW_TASK_QUEUE = "bench-raw-no-worker"
-STARTUP_TIMEOUT = 60.0
 SETTLE_TIMEOUT = 30.0
 SECTION = "## Events"
 COMPONENTS = ("bench", "api", "worker", "temporal", "postgres")
 PAYLOAD = {"summary": "bench alert", "source": "bench", "severity": "critical"}
-
-
-# --- the stack ------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    database_url: str
-    temporal_address: str
-    api_url: str
-    pids: dict[str, int]  # api, worker, temporal
-    postmaster_pid: int | None  # None when PostgreSQL is external
-    database: str  # how PostgreSQL was provided, for the report
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running_stack(workdir: Path) -> Iterator[Stack]:
-    """The whole stack on free ports; everything started here is stopped on the way out,
-    whatever happens (callbacks run in reverse order even if one of them fails)."""
-    with ExitStack() as cleanup:
-        # The dev server takes seconds to start: let it do so while PostgreSQL initdb runs.
-        pool = cleanup.enter_context(ThreadPoolExecutor(max_workers=1))
-        temporal_port = free_port()
-        temporal: Future[subprocess.Popen[bytes]] = pool.submit(
-            start_temporal_dev_server,
-            port=temporal_port,
-            ui_port=None,
-            db_file=workdir / "temporal.db",
-            log_file=workdir / "temporal.log",
-        )
-        cleanup.callback(_stop_started, temporal)
-
-        database_url, postmaster_pid, database = _database(workdir, cleanup)
-        upgrade(database_url)
-        temporal_proc = temporal.result()
-
-        api_port = free_port()
-        # Other TOCSIN_* variables pass through: they are the knobs worth benchmarking.
-        env = dict(os.environ) | {
-            "DATABASE_URL": database_url,
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-            "TOCSIN_PORT": str(api_port),
-            "TOCSIN_TASK_QUEUE": TASK_QUEUE,
-            "TOCSIN_RATE_LIMIT_REQUESTS": "100000000",
-        }
-        procs: dict[str, subprocess.Popen[bytes]] = {}
-        for name in ("worker", "api"):
-            with (workdir / f"{name}.log").open("ab") as log:
-                procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "tocsin.cli", name],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            cleanup.callback(_stop, procs[name])
-        api_url = f"http://127.0.0.1:{api_port}"
-        wait_for_port("127.0.0.1", api_port, STARTUP_TIMEOUT, procs["api"])
-        _wait_ready(api_url, procs)
-        yield Stack(
-            database_url=database_url,
-            temporal_address=f"127.0.0.1:{temporal_port}",
-            api_url=api_url,
-            pids={"temporal": temporal_proc.pid} | {k: p.pid for k, p in procs.items()},
-            postmaster_pid=postmaster_pid,
-            database=database,
-        )
-
-
-def _database(workdir: Path, cleanup: ExitStack) -> tuple[str, int | None, str]:
-    """A fresh database: on DATABASE_URL's server if set (dropped afterwards), else embedded."""
-    base = os.environ.get("DATABASE_URL")
-    if base:
-        name = f"tocsin_bench_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
-        cleanup.callback(lambda: asyncio.run(_admin(base, f'DROP DATABASE "{name}" WITH (FORCE)')))
-        return base.rsplit("/", 1)[0] + "/" + name, None, "external (DATABASE_URL)"
-    import pgserver  # only needed for the embedded database
-
-    pg = pgserver.get_server(workdir / "pg", cleanup_mode="stop")
-    cleanup.callback(pg.cleanup)
-    return pg.get_uri(), pg.get_pid(), "embedded (pgserver)"
-
-
-async def _admin(url: str, sql: str) -> None:
-    engine = create_async_engine(to_asyncpg_url(url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-def _wait_ready(api_url: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    """/readyz means the API reached PostgreSQL and Temporal; the worker must still be alive."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        for name, proc in procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode} during start-up")
-        with suppress(httpx.TransportError):
-            if httpx.get(f"{api_url}/readyz", timeout=5).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"{api_url}/readyz not ready after {STARTUP_TIMEOUT:.0f}s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def _stop_started(future: "Future[subprocess.Popen[bytes]]") -> None:
-    # If start-up failed there is no handle to stop (see the report on devstack).
-    with suppress(Exception):
-        _stop(future.result())
-
-
-# --- CPU accounting -------------------------------------------------------------------------
-
-
-def _proc_stat(pid: int) -> tuple[int, float, float] | None:
-    """(parent pid, own CPU seconds, reaped children's CPU seconds), from /proc (Linux)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw.rpartition(")")[2].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    own = (int(fields[11]) + int(fields[12])) / tick
-    return int(fields[1]), own, (int(fields[13]) + int(fields[14])) / tick
-
-
-def cpu_snapshot(stack: Stack) -> dict[str, float]:
-    """CPU seconds used so far per component. PostgreSQL is the postmaster, its live backends
-    and (through the postmaster's children time) the backends that exited: pool overflow
-    connections come and go during a run."""
-    snap: dict[str, float] = {}
-    for name, pid in [("bench", os.getpid()), *stack.pids.items()]:
-        stat = _proc_stat(pid)
-        snap[name] = stat[1] if stat else 0.0
-    if stack.postmaster_pid is not None:
-        total = 0.0
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
-                if int(entry.name) == stack.postmaster_pid:
-                    total += stat[1] + stat[2]
-                elif stat[0] == stack.postmaster_pid:
-                    total += stat[1]
-        snap["postgres"] = total
-    return snap
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -266,14 +97,6 @@ class Result:
 
     def percentile_ms(self, q: float) -> float:
         return 1000 * nearest_rank(self.latencies, q)
-
-
-def nearest_rank(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0 to 1) by nearest rank; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 async def drive(
@@ -643,23 +466,6 @@ def observations(results: list[Result], cores: int) -> str:
     return "\n".join(textwrap.fill(line, 92, subsequent_indent="  ") for line in lines)
 
 
-def write_docs(section: str, heading: str = SECTION) -> None:
-    """Replace only this benchmark's section, so other sections survive a rerun."""
-    existing = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    lines = existing.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        before, after = existing.rstrip("\n") + "\n\n", ""
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        before = "".join(lines[:start])
-        after = "".join(lines[end:])
-        after = "\n" + after if after else ""
-    DOCS.write_text(before + section.rstrip("\n") + "\n" + after)
-
-
 def write_csv(results: list[Result], directory: Path, stamp: str, args: argparse.Namespace) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"events-{stamp}.csv"
@@ -752,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_docs:
         command = "python -m bench.events " + shlex.join(argv if argv is not None else sys.argv[1:])
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        write_docs(docs_section(results, info, command.strip(), when, args.seconds))
+        write_docs(docs_section(results, info, command.strip(), when, args.seconds), SECTION)
         print(f"rewrote {SECTION!r} in {DOCS}")
     print(f"total {time.monotonic() - began:.1f}s")
     failed = [f"{r.scenario}: {f}" for r in results for f in r.failures]
