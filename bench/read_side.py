@@ -16,7 +16,6 @@ Run: ``python -m bench.read_side [--smoke] [--write-docs] [--results-dir DIR]``.
 
 import argparse
 import asyncio
-import csv
 import json
 import random
 import re
@@ -24,9 +23,9 @@ import shlex
 import signal
 import sys
 import tempfile
-import textwrap
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,15 +37,16 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bench.events import (
+from bench.report import (
     RESULTS,
-    Result,
-    Stack,
-    drive,
+    describe_machine,
     machine,
-    running_stack,
+    markdown_table,
+    nearest_rank,
+    write_csv,
     write_docs,
 )
+from bench.stack import Monitor, Stack, roots, running_stack
 from models import Incident
 from models.db import create_engine, session_scope
 from models.provisioning import create_api_key
@@ -68,41 +68,6 @@ SCAN = re.compile(
 )
 BITMAP = re.compile(r"Bitmap Index Scan on (\w+)")
 INCIDENT_INDEX = re.compile(r"^(ix_incident_|incident_pkey)")
-
-
-def peak_rss_mb(stack: Stack) -> dict[str, float]:
-    """Peak resident memory (VmHWM) per process; PostgreSQL is the postmaster plus its live
-    backends. Placeholder until bench/stack.py samples RSS."""
-    out: dict[str, float] = {}
-    pids = dict(stack.pids)
-    for name, pid in pids.items():
-        out[name] = _status_kb(pid, "VmHWM") / 1024
-    if stack.postmaster_pid is not None:
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                pid = int(entry.name)
-                if pid == stack.postmaster_pid or _ppid(pid) == stack.postmaster_pid:
-                    total += _status_kb(pid, "VmHWM")
-        out["postgres"] = total / 1024
-    return out
-
-
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _ppid(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -320,67 +285,108 @@ async def explain(engine: AsyncEngine, shape: Shape) -> None:
 
 
 @dataclass
+class ShapeResult:
+    shape: Shape
+    concurrency: int
+    elapsed: float
+    latencies: list[float]
+    outcomes: Counter[str]
+    cpu: dict[str, float]  # cores per component while this shape ran
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(self.outcomes.values()) - len(self.latencies)
+
+    def ms(self, q: float) -> float:
+        return 1000 * nearest_rank(self.latencies, q)
+
+
+@dataclass
 class Run:
     loaded: Loaded
-    shapes: list[Shape]
-    results: list[Result]
+    results: list[ShapeResult]
     rss_mb: dict[str, float]
     pg_version: str
 
 
+async def closed_loop(
+    call: Callable[[], Awaitable[str]], seconds: float, concurrency: int
+) -> tuple[list[float], Counter[str], float]:
+    """``concurrency`` tasks each sending the next request when the last is answered;
+    returns the latencies of the "ok" answers, every answer's label, and the elapsed time."""
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
+    deadline = time.perf_counter() + seconds
+
+    async def sender() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                label = await call()
+            except httpx.HTTPError as err:
+                label = type(err).__name__
+            outcomes[label] += 1
+            if label == "ok":
+                latencies.append(time.perf_counter() - started)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
+    return latencies, outcomes, time.perf_counter() - began
+
+
 async def measure(stack: Stack, args: argparse.Namespace) -> Run:
     engine = create_engine(Settings(database_url=stack.database_url))
-    try:
-        loaded = await bulk_load(engine, args.services, args.incidents, args.seed)
-        print(
-            f"loaded {loaded.rows} over {args.services} services in {loaded.seconds:.1f}s",
-            flush=True,
-        )
-        restricted = frozenset(loaded.services[1 : 1 + args.restricted_services])
-        async with session_scope(engine) as session:
-            _, key = await create_api_key(session, "bench read", ["incidents:read"])
-            _, some_key = await create_api_key(
-                session, "bench read some", ["incidents:read"], sorted(restricted)
-            )
-            conn = await session.connection()
-            pg_version = str((await conn.execute(text("SHOW server_version"))).scalar_one())
-        todo = shapes(loaded, restricted)
-        for shape in todo:
-            await prepare(engine, shape)
-            await explain(engine, shape)
-        results = []
-        async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+    with Monitor(roots(stack)) as whole:
+        try:
+            loaded = await bulk_load(engine, args.services, args.incidents, args.seed)
+            print(f"loaded {loaded.rows} in {loaded.seconds:.1f}s", flush=True)
+            restricted = frozenset(loaded.services[1 : 1 + args.restricted_services])
+            async with session_scope(engine) as session:
+                _, key = await create_api_key(session, "bench read", ["incidents:read"])
+                _, some_key = await create_api_key(
+                    session, "bench read some", ["incidents:read"], sorted(restricted)
+                )
+                conn = await session.connection()
+                pg_version = str((await conn.execute(text("SHOW server_version"))).scalar_one())
+            todo = shapes(loaded, restricted)
             for shape in todo:
-                results.append(await run_shape(http, key, some_key, shape, stack, args))
-    finally:
-        await engine.dispose()
-    return Run(loaded, todo, results, peak_rss_mb(stack), pg_version)
+                await prepare(engine, shape)
+                await explain(engine, shape)
+            results = []
+            async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+                for shape in todo:
+                    used = some_key if shape.restricted else key
+                    results.append(await run_shape(http, used, shape, stack, args))
+        finally:
+            await engine.dispose()
+    return Run(loaded, results, whole.peak_rss_mb(), pg_version)
 
 
 async def run_shape(
-    http: httpx.AsyncClient,
-    key: str,
-    some_key: str,
-    shape: Shape,
-    stack: Stack,
-    args: argparse.Namespace,
-) -> Result:
-    headers = {"Authorization": f"Bearer {some_key if shape.restricted else key}"}
-    expected = shape.limit
+    http: httpx.AsyncClient, key: str, shape: Shape, stack: Stack, args: argparse.Namespace
+) -> ShapeResult:
+    headers = {"Authorization": f"Bearer {key}"}
 
-    async def call(n: int) -> tuple[bool, str]:
+    async def call() -> str:
         response = await http.get("/api/incidents", params=shape.params, headers=headers)
         if response.status_code != 200:
-            return False, f"HTTP {response.status_code}"
-        found = len(response.json()["incidents"])
-        return True, "full page" if found == expected else "short page"
+            return f"HTTP {response.status_code}"
+        return "ok" if response.json()["incidents"] else "empty page"
 
-    for n in range(3):  # warm the API's pools and PostgreSQL's plan cache
-        await call(n)
-    result = await drive(
-        shape.name, "HTTP → API → PostgreSQL", call, args.seconds, args.concurrency, stack
-    )
-    if result.percentile_ms(0.99) >= TARGET_P99_MS:
+    for _ in range(3):  # warm the API's pools and PostgreSQL's caches
+        await call()
+    with Monitor(roots(stack)) as monitor:
+        latencies, outcomes, elapsed = await closed_loop(call, args.seconds, args.concurrency)
+    result = ShapeResult(shape, args.concurrency, elapsed, latencies, outcomes, monitor.cpu)
+    if result.errors:
+        result.failures.append(", ".join(f"{k} x{v}" for k, v in outcomes.items() if k != "ok"))
+    if result.ms(0.99) >= TARGET_P99_MS:
         result.notes.append(f"p99 above the {TARGET_P99_MS:g} ms target")
     if shape.seq_scan("page"):
         result.failures.append("the page query scans incident sequentially")
@@ -394,28 +400,43 @@ async def run_shape(
 
 
 def results_table(run: Run) -> str:
-    rows = [
-        "| Query shape | Requests/s | p50 ms | p95 ms | p99 ms | Page: index (EXPLAIN ms) "
-        "| Total: index (EXPLAIN ms) | Checks |",
-        "|---|--:|--:|--:|--:|---|---|---|",
-    ]
-    for shape, r in zip(run.shapes, run.results, strict=True):
-        checks = "; ".join([f"FAILED: {f}" for f in r.failures] + r.notes) or "ok"
-        rows.append(
-            f"| {shape.name} | {r.rate:.0f} | {r.percentile_ms(0.5):.1f} "
-            f"| {r.percentile_ms(0.95):.1f} | {r.percentile_ms(0.99):.1f} "
-            f"| {', '.join(shape.scans('page'))} ({shape.plan_ms['page']:.1f}) "
-            f"| {', '.join(shape.scans('count'))} ({shape.plan_ms['count']:.1f}) | {checks} |"
-        )
-    return "\n".join(rows)
+    rows = []
+    for r in run.results:
+        shape = r.shape
+        rows.append([
+            shape.name, f"{r.rate:.0f}", f"{r.ms(0.5):.1f}", f"{r.ms(0.95):.1f}",
+            f"{r.ms(0.99):.1f}", f"{r.cpu.get('api', 0):.2f}", f"{r.cpu.get('postgres', 0):.2f}",
+            f"{', '.join(shape.scans('page'))} ({shape.plan_ms['page']:.1f})",
+            f"{', '.join(shape.scans('count'))} ({shape.plan_ms['count']:.1f})",
+            "; ".join([f"FAILED: {f}" for f in r.failures] + r.notes) or "ok",
+        ])  # fmt: skip
+    header = [
+        "Query shape", "Requests/s", "p50 ms", "p95 ms", "p99 ms", "API cores",
+        "Postgres cores", "Page: index (EXPLAIN ms)", "Total: index (EXPLAIN ms)", "Checks",
+    ]  # fmt: skip
+    return markdown_table(header, rows, "lrrrrrr")
+
+
+def api_cost(run: Run) -> str:
+    """Where a request's time goes: the API's CPU per request against PostgreSQL's."""
+    api = [1000 * r.cpu.get("api", 0) / r.rate for r in run.results if r.rate]
+    pg = [r.shape.plan_ms["page"] + r.shape.plan_ms["count"] for r in run.results]
+    if not api:
+        return ""
+    return (
+        f"The API process spends {min(api):.1f}-{max(api):.1f} ms of CPU per request (auth, "
+        f"two queries, rows to JSON) while PostgreSQL executes both statements in "
+        f"{min(pg):.1f}-{max(pg):.1f} ms: at concurrency {run.results[0].concurrency} the API, "
+        "not the database, sets the latency floor."
+    )
 
 
 def plans_block(run: Run) -> str:
-    parts = []
-    for shape in run.shapes:
-        for name in ("page", "count"):
-            parts.append(f"-- {shape.name}: {name}\n{shape.plans[name]}")
-    return "\n\n".join(parts)
+    return "\n\n".join(
+        f"-- {r.shape.name}: {name}\n{r.shape.plans[name]}"
+        for r in run.results
+        for name in ("page", "count")
+    )
 
 
 def docs_section(run: Run, info: dict[str, str], command: str, args: argparse.Namespace) -> str:
@@ -423,14 +444,15 @@ def docs_section(run: Run, info: dict[str, str], command: str, args: argparse.Na
     loaded = run.loaded
     sizes = [loaded.per_service[s] for s in loaded.services]
     rss = ", ".join(f"{k} {v:.0f} MB" for k, v in run.rss_mb.items())
-    worst = max(run.results, key=lambda r: r.percentile_ms(0.99))
+    worst = max(run.results, key=lambda r: r.ms(0.99))
     verdict = (
         f"Every shape's p99 is under {TARGET_P99_MS:g} ms"
-        if worst.percentile_ms(0.99) < TARGET_P99_MS
-        else f"The slowest shape, {worst.scenario!r}, has p99 {worst.percentile_ms(0.99):.1f} ms"
+        if worst.ms(0.99) < TARGET_P99_MS
+        else f"The slowest shape, {worst.shape.name!r}, has p99 {worst.ms(0.99):.1f} ms "
+        f"(target {TARGET_P99_MS:g} ms)"
     )
-    seq = [s.name for s in run.shapes if s.seq_scan("page")]
-    counted = [s.name for s in run.shapes if s.seq_scan("count")]
+    seq = [r.shape.name for r in run.results if r.shape.seq_scan("page")]
+    counted = [r.shape.name for r in run.results if r.shape.seq_scan("count")]
     return f"""{SECTION}
 
 Generated by `bench/read_side.py` on {when}; rerun it to refresh this section.
@@ -439,28 +461,28 @@ Generated by `bench/read_side.py` on {when}; rerun it to refresh this section.
 {command}
 ```
 
-- Machine: {info["cpu"]}, {info["ram"]} RAM; {info["postgres"]}.
+- Machine: {describe_machine(info)}; PostgreSQL {run.pg_version}.
 - Data, bulk-loaded with COPY in {loaded.seconds:.0f} s and then `VACUUM ANALYZE`d:
   {loaded.rows["incident"]:,} incidents, {loaded.rows["alert"]:,} alerts and
   {loaded.rows["timeline_entry"]:,} timeline rows over {len(sizes)} services (Zipf sizes:
   busiest {sizes[0]:,}, quietest {sizes[-1]:,} incidents); statuses
   {", ".join(f"{k} {v:.1%}" for k, v in STATUSES.items())}; created over 180 days.
-- Each shape: `GET /api/incidents` through the API process (auth by API key included),
-  closed loop, {args.concurrency} in flight for {args.seconds:g} s. "Deep" pages start from
-  the cursor {DEEP:.0%} of the way through the shape's rows. The key for some services
-  reaches {args.restricted_services} of them (`service_id IN (...)`).
-- Index columns: each query's statement is built by web/queries.py exactly as the API does
-  and run under `EXPLAIN (ANALYZE, BUFFERS)`; "Page" is the page query, "Total" the count
-  behind `total`. Execution times there are PostgreSQL's own.
-- Peak RSS (VmHWM) over the run: {rss}.
+- Each shape: `GET /api/incidents` through the API process (API-key auth included), closed
+  loop, {args.concurrency} in flight for {args.seconds:g} s. "Deep" pages start at the cursor
+  {DEEP:.0%} of the way through the shape's rows. The key for some services reaches
+  {args.restricted_services} of them (`service_id IN (...)`).
+- Index columns: each statement is built by web/queries.py exactly as the API builds it and
+  run under `EXPLAIN (ANALYZE, BUFFERS)`; "Page" is the page query, "Total" the count behind
+  `total`; the times are PostgreSQL's own execution times.
+- Peak RSS over the run (VmHWM summed over each component's processes): {rss}.
 
 {results_table(run)}
 
-{verdict}. Page queries that scan the incident table sequentially:
-{", ".join(seq) or "none"}. Counts for `total` that do: {", ".join(counted) or "none"}.
-`total` is exact ("counts all matches of the filters", docs/api.md), so for a filter that
-matches most incidents PostgreSQL reads them all whichever plan it picks: that count, not the
-page, is what grows with the table.
+{verdict}. Page queries that scan the incident table sequentially: {", ".join(seq) or "none"}.
+Counts behind `total` that do: {", ".join(counted) or "none"}. `total` is exact ("counts all
+matches of the filters", docs/api.md), so for a filter that matches most incidents PostgreSQL
+reads them all whichever plan it picks: that count, not the page, grows with the table.
+{api_cost(run)}
 
 <details><summary>EXPLAIN (ANALYZE, BUFFERS) of every shape</summary>
 
@@ -472,34 +494,35 @@ page, is what grows with the table.
 """
 
 
-def write_csv(run: Run, directory: Path, stamp: str, args: argparse.Namespace) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"read_side-{stamp}.csv"
-    rss_keys = sorted(run.rss_mb)
-    with path.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(
-            [
-                "timestamp", "scenario", "shape", "smoke", "incidents", "services",
-                "concurrency", "seconds", "sent", "errors", "per_second", "p50_ms", "p95_ms",
-                "p99_ms", "page_scans", "page_explain_ms", "count_scans", "count_explain_ms",
-                "page_seq_scan", *(f"peak_rss_{k}_mb" for k in rss_keys), "checks",
-            ]
-        )  # fmt: skip
-        for shape, r in zip(run.shapes, run.results, strict=True):
-            writer.writerow(
-                [
-                    stamp, "read_side", shape.name, args.smoke, args.incidents, args.services,
-                    r.concurrency, f"{r.elapsed:.2f}", r.sent, r.errors, f"{r.rate:.1f}",
-                    f"{r.percentile_ms(0.5):.2f}", f"{r.percentile_ms(0.95):.2f}",
-                    f"{r.percentile_ms(0.99):.2f}", " ".join(shape.scans("page")),
-                    f"{shape.plan_ms['page']:.2f}", " ".join(shape.scans("count")),
-                    f"{shape.plan_ms['count']:.2f}", shape.seq_scan("page"),
-                    *(f"{run.rss_mb[k]:.0f}" for k in rss_keys),
-                    "; ".join(["FAILED: " + f for f in r.failures] + r.notes),
-                ]
-            )  # fmt: skip
-    return path
+def csv_rows(run: Run, stamp: str, args: argparse.Namespace) -> list[Mapping[str, Any]]:
+    rss = {f"peak_rss_{k}_mb": v for k, v in run.rss_mb.items()}
+    return [
+        {
+            "timestamp": stamp,
+            "scenario": "read_side",
+            "shape": r.shape.name,
+            "smoke": args.smoke,
+            "incidents": args.incidents,
+            "services": args.services,
+            "concurrency": r.concurrency,
+            "seconds": r.elapsed,
+            "requests": sum(r.outcomes.values()),
+            "errors": r.errors,
+            "per_second": r.rate,
+            "p50_ms": r.ms(0.5),
+            "p95_ms": r.ms(0.95),
+            "p99_ms": r.ms(0.99),
+            "page_scans": " ".join(r.shape.scans("page")),
+            "page_explain_ms": r.shape.plan_ms["page"],
+            "count_scans": " ".join(r.shape.scans("count")),
+            "count_explain_ms": r.shape.plan_ms["count"],
+            "page_seq_scan": r.shape.seq_scan("page"),
+            **{f"cpu_{k}": v for k, v in r.cpu.items()},
+            **rss,
+            "checks": "; ".join(["FAILED: " + f for f in r.failures] + r.notes),
+        }
+        for r in run.results
+    ]
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -541,21 +564,20 @@ def main(argv: list[str] | None = None) -> int:
         with running_stack(Path(tmp)) as stack:
             print(f"stack up in {time.monotonic() - began:.1f}s", flush=True)
             run = asyncio.run(measure(stack, args))
-            info = machine(run.pg_version, stack.database)
     print(results_table(run))
-    path = write_csv(run, args.results_dir, stamp, args)
-    print(f"\nwrote {path}")
+    print("peak RSS MB: " + ", ".join(f"{k} {v:.0f}" for k, v in run.rss_mb.items()))
+    path = write_csv(args.results_dir / f"read_side-{stamp}.csv", csv_rows(run, stamp, args))
+    print(f"wrote {path}")
     if args.write_docs:
         command = "python -m bench.read_side " + shlex.join(
             argv if argv is not None else sys.argv[1:]
         )
-        write_docs(docs_section(run, info, command.strip(), args), SECTION)
+        write_docs(docs_section(run, machine(), command.strip(), args), SECTION)
         print(f"rewrote {SECTION!r}")
     print(f"total {time.monotonic() - began:.1f}s")
-    failed = [f"{r.scenario}: {f}" for r in run.results for f in r.failures]
+    failed = [f"{r.shape.name}: {f}" for r in run.results for f in r.failures]
     for failure in failed:
         print(f"FAILED {failure}", file=sys.stderr)
-    print(textwrap.shorten(", ".join(f"{k} {v:.0f} MB" for k, v in run.rss_mb.items()), 200))
     return 1 if failed else 0
 
 
