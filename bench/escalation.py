@@ -28,7 +28,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,24 @@ SECTION = "## Escalation"
 TARGET_LATENESS_P99_S = 2.0
 # After the last step 2 is due, how long to wait for stragglers before counting them missing.
 GRACE_SECONDS = 120.0
+
+
+@asynccontextmanager
+async def stack_with_slack(workdir: Path) -> AsyncIterator[tuple[Stack, FakeSlack]]:
+    """The stack with Slack pointed at a FakeSlack running in this process (so its call
+    times are on this process's clock)."""
+    slack = FakeSlack(token=TEST_BOT_TOKEN)
+    await slack.start()
+    env = {"TOCSIN_SLACK_BOT_TOKEN": TEST_BOT_TOKEN, "TOCSIN_SLACK_API_URL": slack.api_url}
+    try:
+        stack_cm = running_stack(workdir, env)
+        stack = await asyncio.to_thread(stack_cm.__enter__)
+        try:
+            yield stack, slack
+        finally:
+            await asyncio.to_thread(stack_cm.__exit__, None, None, None)
+    finally:
+        await slack.stop()
 
 
 async def provision(database_url: str, slack: FakeSlack, delay: int) -> tuple[str, dict[str, str]]:
@@ -356,23 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
-    async def with_fake() -> Outcome:
-        slack = FakeSlack(token=TEST_BOT_TOKEN)
-        await slack.start()
-        env = {"TOCSIN_SLACK_BOT_TOKEN": TEST_BOT_TOKEN, "TOCSIN_SLACK_API_URL": slack.api_url}
-        try:
-            with tempfile.TemporaryDirectory(prefix="tocsin-bench-esc-") as tmp:
-                stack_cm = running_stack(Path(tmp), env)
-                stack = await asyncio.to_thread(stack_cm.__enter__)
-                try:
-                    print(f"stack up in {time.monotonic() - began:.1f}s", flush=True)
-                    return await measure(stack, slack, args)
-                finally:
-                    await asyncio.to_thread(stack_cm.__exit__, None, None, None)
-        finally:
-            await slack.stop()
+    async def run() -> Outcome:
+        with tempfile.TemporaryDirectory(prefix="tocsin-bench-esc-") as tmp:
+            async with stack_with_slack(Path(tmp)) as (stack, slack):
+                print(f"stack up in {time.monotonic() - began:.1f}s", flush=True)
+                return await measure(stack, slack, args)
 
-    outcome = asyncio.run(with_fake())
+    outcome = asyncio.run(run())
     result = outcome.summary()
     print(table(result))
     print(", ".join(f"{k} {v}" for k, v in result.items() if not k.endswith("_ms")))
