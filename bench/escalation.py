@@ -389,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     row: dict[str, Any] = {
         "timestamp": stamp, "scenario": "escalation", "smoke": args.smoke,
         "rate": args.rate, "delay_minutes": args.delay_minutes, **result,
+        "target": f"step-2 lateness p99 < {TARGET_LATENESS_P99_S:g} s",
+        "target_met": result["step2_paged_late_p99_ms"] < 1000 * TARGET_LATENESS_P99_S,
         **{f"cpu_{k}": v for k, v in outcome.cpu.items()},
         **{f"peak_rss_{k}_mb": v for k, v in outcome.rss_mb.items()},
     }  # fmt: skip

@@ -324,7 +324,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--incidents", type=int, default=None, help="open incidents (20000)")
     parser.add_argument("--rate", type=float, default=None, help="triggers per second (40)")
-    parser.add_argument("--concurrency", type=int, default=16, help="triggers in flight at most")
+    parser.add_argument("--concurrency", type=int, default=32, help="triggers in flight at most")
     parser.add_argument("--idle-seconds", type=float, default=None, help="measured at rest (60)")
     parser.add_argument("--quiet-seconds", type=float, default=None, help="drain first (10)")
     parser.add_argument("--probe", type=int, default=None, help="queries per group (50)")
