@@ -180,6 +180,12 @@ def reading(row: Mapping[str, Any]) -> str:
             f"The machine is saturated; {busiest} takes the largest share, so its CPU per "
             "request is what to cut first (profile it with py-spy)."
         )
+    elif cpu[busiest] >= 0.9 and busiest == "temporal":
+        text += (
+            "The Temporal dev server is at about a full core while the machine has room: "
+            "its SQLite store takes one writer at a time, so the server, not Tocsin, sets "
+            "the pace."
+        )
     elif cpu[busiest] >= 0.9:
         text += (
             f"{busiest} is at a full core while the machine has room: one Python process "

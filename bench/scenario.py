@@ -77,15 +77,11 @@ def section(
         ["target", "measured", "verdict"],
         ([t, m, "met" if ok else "**not met**"] for t, m, ok in targets),
     )
+    head = f"{heading}\n\n`{command.strip()}`, {when()}. {intro}\n\n{table}\n\n{target_table}\n"
+    if not rows:
+        return head
     readings = "\n".join(f"- {reading(r)}" for r in rows)
-    return f"""{heading}
-
-`{command.strip()}`, {when()}. {intro}
-
-{table}
-
-{target_table}
-
+    return f"""{head}
 CPU in cores per process (CPU seconds per second of wall time):
 
 {cpu_table(rows)}
