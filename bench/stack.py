@@ -226,7 +226,7 @@ def components(roots: Mapping[str, int]) -> dict[str, dict[int, ProcStat]]:
     for pid, stat in stats.items():
         children.setdefault(stat.ppid, []).append(pid)
     out: dict[str, dict[int, ProcStat]] = {}
-    for name, root in roots.items():
+    for name, root in list(roots.items()):
         found: dict[int, ProcStat] = {}
         todo = [root] if root in stats else []
         while todo:
@@ -238,16 +238,17 @@ def components(roots: Mapping[str, int]) -> dict[str, dict[int, ProcStat]]:
     return out
 
 
-def roots(stack: Stack | None = None, **extra: int) -> dict[str, int]:
-    return {"bench": os.getpid()} | (stack.pids if stack else {}) | extra
+def roots(stack: Stack | None = None, extra: Mapping[str, int] | None = None) -> dict[str, int]:
+    """The components to account for: this process, the stack's and any others."""
+    return {"bench": os.getpid()} | (stack.pids if stack else {}) | dict(extra or {})
 
 
-def cpu_snapshot(stack: Stack | None = None, **extra: int) -> dict[str, float]:
+def cpu_snapshot(stack: Stack | None = None) -> dict[str, float]:
     """CPU seconds used so far per component: its live processes plus what they reaped
     (PostgreSQL backends that exited are in the postmaster's children time)."""
     return {
         name: sum(s.cpu + s.children_cpu for s in procs.values())
-        for name, procs in components(roots(stack, **extra)).items()
+        for name, procs in components(roots(stack)).items()
     }
 
 
@@ -286,6 +287,11 @@ class Monitor:
             k: (after[k] - self._before.get(k, 0.0)) / self.elapsed if self.elapsed else 0.0
             for k in after
         }
+
+    def add(self, name: str, pid: int) -> None:
+        """Account for a process started after the monitor (a load generator like wrk)."""
+        self._peaks.setdefault(name, {})
+        self._roots[name] = pid
 
     def peak_rss_mb(self) -> dict[str, float]:
         return {name: sum(p.values()) / 1024 for name, p in self._peaks.items()}
