@@ -529,6 +529,7 @@ reads them all whichever plan it picks: that count, not the page, grows with the
 
 def csv_rows(run: Run, stamp: str, args: argparse.Namespace) -> list[Mapping[str, Any]]:
     rss = {f"peak_rss_{k}_mb": v for k, v in run.rss_mb.items()}
+    worst = max(run.results, key=lambda r: r.ms(0.99))
     return [
         {
             "timestamp": stamp,
@@ -550,8 +551,13 @@ def csv_rows(run: Run, stamp: str, args: argparse.Namespace) -> list[Mapping[str
             "count_scans": " ".join(r.shape.scans("count")),
             "count_explain_ms": r.shape.plan_ms["count"],
             "page_seq_scan": r.shape.seq_scan("page"),
-            "target": f"{r.shape.name}: p99 < {TARGET_P99_MS:g} ms",
-            "target_met": r.ms(0.99) < TARGET_P99_MS,
+            # One target per run, stated on the slowest shape's row (python -m bench lists it).
+            "target": (
+                f"p99 < {TARGET_P99_MS:g} ms for every shape (slowest: {r.shape.name})"
+                if r is worst
+                else ""
+            ),
+            "target_met": r.ms(0.99) < TARGET_P99_MS if r is worst else "",
             **{f"cpu_{k}": v for k, v in r.cpu.items()},
             **rss,
             "checks": "; ".join(["FAILED: " + f for f in r.failures] + r.notes),
