@@ -264,19 +264,24 @@ def reading(outcome: Outcome) -> str:
             f"({STICKY_CACHE}): none was evicted (query p50 oldest {old:.1f} ms, newest "
             f"{new:.1f} ms)."
         )
+    cost = (
+        f"it is replayed from its {outcome.history_events}-event history on its next task: a "
+        f"query to one of the oldest took p50 {old:.1f} ms against {new:.1f} ms for a cached "
+        f"one, i.e. ~{old - new:.0f} ms more per wake-up (the step-2 timer, an "
+        "acknowledge, a resolve)"
+        if old > 1.5 * new
+        else f"the probe saw no clear replay cost (query p50 oldest {old:.1f} ms, newest "
+        f"{new:.1f} ms; {outcome.history_events}-event histories replay quickly)"
+    )
     return (
         f"The worker's sticky cache holds {STICKY_CACHE} workflows, so about {evicted:,} of "
         f"the {outcome.incidents:,} open incidents were evicted while they were created. An "
-        f"evicted workflow costs nothing while it sleeps (idle worker CPU "
-        f"{outcome.idle_cpu.get('worker', 0):.3f} cores), but it is replayed from its "
-        f"{outcome.history_events}-event history on its next task: a query to one of the "
-        f"oldest took p50 {old:.1f} ms against {new:.1f} ms for a cached one, i.e. "
-        f"~{old - new:.0f} ms more per wake-up (the step-2 timer, an acknowledge, a resolve). "
-        "With today's 24-hour step-2 delay those wake-ups are spread out, so the cost is "
-        "small; what would hurt is many evicted incidents waking together (a storm of "
-        "acknowledges, or timers set at the same moment), where each pays the replay on the "
-        "worker's CPU. Raising `max_cached_workflows` trades worker memory (see its RSS "
-        "above) for those replays."
+        f"evicted workflow costs nothing while it sleeps (worker CPU at rest "
+        f"{outcome.idle_cpu.get('worker', 0):.3f} cores), and {cost}. With a 24-hour step-2 "
+        "delay those wake-ups are spread out; what would cost is many evicted incidents "
+        "waking together (acknowledging a storm's incidents, timers set in the same minute), "
+        "each paying its replay on the worker's CPU. Raising `max_cached_workflows` trades "
+        "worker memory (its RSS above, for the cached ones) for those replays."
     )
 
 
