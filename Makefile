@@ -20,7 +20,7 @@ screenshots: $(STAMP)
 	TOCSIN_SCREENSHOTS=1 $(BIN)/pytest -q tests/ui/test_screenshots.py -rs
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.events
+	$(BIN)/python -m bench --write-docs
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
