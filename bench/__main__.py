@@ -136,7 +136,7 @@ def targets(outcome: Outcome) -> list[str]:
             for row in csv.DictReader(f):
                 if row.get("target"):
                     met = row.get("target_met") == "True"
-                    found.append(f"{row['target']}: {'met' if met else '**not met**'}")
+                    found.append(f"{row['target']}: {'met' if met else 'NOT MET'}")
     return found
 
 
