@@ -20,6 +20,10 @@ class BareIncident:
         await workflow.wait_condition(lambda: self.alerts > 0)
         return self.alerts
 
+    @workflow.signal(name="triggers")
+    def triggers(self, alerts: list[dict[str, Any]]) -> None:
+        self.alerts += len(alerts)
+
     @workflow.signal(name="trigger")
     def trigger(self, alert: dict[str, Any]) -> None:
         self.alerts += 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel
-from temporalio.api.common.v1 import WorkflowType
+from temporalio.api.common.v1 import Payload, WorkflowType
 from temporalio.api.enums.v1 import WorkflowIdConflictPolicy
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionRequest
@@ -23,6 +23,7 @@ from temporalio.converter import encode_search_attributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from web.trigger_batching import Batch, TriggerBatcher
 from workflows import search_attributes as sa
 from workflows.ids import first_run_id, incident_id, incident_workflow_id
 from workflows.messages import (
@@ -68,26 +69,42 @@ class IncidentCommands:
     def __init__(self, client: Client, task_queue: str) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._batcher: TriggerBatcher[TriggerOutcome] = TriggerBatcher(client.data_converter)
 
     async def trigger(self, service_id: str, dedup_key: str, alert: AlertIn) -> TriggerOutcome:
-        status = Status.SUPPRESSED if alert.suppressed_by else Status.OPEN
-        return await self._signal_with_start(
-            service_id,
-            dedup_key,
-            "trigger",
-            alert,
-            status=status,
-            urgency=urgency_for(alert.severity),
-            request_id=_request_id(service_id, dedup_key, alert.idempotency_key),
+        """Deliver one alert; concurrent alerts for the same incident share one call
+        (web/trigger_batching.py)."""
+        workflow_id = incident_workflow_id(service_id, dedup_key)
+
+        async def send(batch: Batch) -> TriggerOutcome:
+            return await self._signal_with_start(
+                service_id,
+                dedup_key,
+                "triggers",
+                batch.payload,
+                status=Status.SUPPRESSED if batch.first.suppressed_by else Status.OPEN,
+                urgency=urgency_for(batch.first.severity),
+                # A lone alert keeps its retry-safe request id; in a batch the workflow
+                # drops repeated idempotency keys itself.
+                request_id=_request_id(service_id, dedup_key, batch.first.idempotency_key)
+                if batch.size == 1
+                else str(uuid.uuid4()),
+            )
+
+        outcome, position = await self._batcher.submit(workflow_id, alert, send)
+        # Only the batch's first alert can have opened the incident.
+        return TriggerOutcome(
+            started=outcome.started and position == 0, incident_id=outcome.incident_id
         )
 
     async def open_manual(self, service_id: str, request: ManualOpenIn) -> TriggerOutcome:
         """A person's incident: a workflow like a trigger's, under a generated dedup key."""
+        (argument,) = await self._client.data_converter.encode([request])
         return await self._signal_with_start(
             service_id,
             f"manual-{uuid.uuid4().hex}",
             "open",
-            request,
+            argument,
             status=Status.OPEN,
             urgency=request.urgency,
             request_id=str(uuid.uuid4()),
@@ -144,7 +161,7 @@ class IncidentCommands:
         service_id: str,
         dedup_key: str,
         signal: str,
-        argument: BaseModel,
+        argument: Payload,
         *,
         status: Status,
         urgency: Urgency,
@@ -164,7 +181,7 @@ class IncidentCommands:
         request.input.payloads.extend(
             await converter.encode([IncidentStart(service_id=service_id, dedup_key=dedup_key)])
         )
-        request.signal_input.payloads.extend(await converter.encode([argument]))
+        request.signal_input.payloads.append(argument)
         encode_search_attributes(
             TypedSearchAttributes(
                 [

@@ -121,8 +121,16 @@ class IncidentWorkflow:
 
     # --- events from monitoring -------------------------------------------------------------
 
+    @workflow.signal(name="triggers")
+    def triggers(self, alerts: list[AlertIn]) -> None:
+        """Alerts that reached one API process together (web/trigger_batching.py), in
+        arrival order."""
+        for alert in alerts:
+            self.trigger(alert)
+
     @workflow.signal(name="trigger")
     def trigger(self, alert: AlertIn) -> None:
+        """One alert (the signal API processes sent before batching)."""
         if not self._first_sighting(alert.idempotency_key):
             return
         seq = self._next_seq
