@@ -53,15 +53,21 @@ async def principal_with(scope: str) -> Principal:
 async def accessible_incident(principal: Principal, incident_id: str) -> tuple[Incident, Service]:
     """The incident and its service, or 404: another service's incident is reported as
     missing, not forbidden, so a key learns nothing about services it cannot reach."""
+    found = await find_incident(incident_id)
+    if found is None or not principal.can_access(found[0].service_id):
+        raise ApiError(404, "NOT_FOUND", "Incident not found")
+    return found
+
+
+async def find_incident(incident_id: str) -> tuple[Incident, Service] | None:
+    """The incident and its service from the read side. One accepted moments ago and not
+    projected yet (an ingest answer does not wait for the read side) is waited for, so a
+    request that follows the 202 (a GET, a Slack button) still finds it."""
     rt = runtime()
     found = await get_incident(rt.engine, incident_id)
     if found is None and is_incident_id(incident_id):
-        # Accepted moments ago and not projected yet (an ingest answer does not wait for
-        # the read side): a GET right after the 202 still finds it.
         if await rt.waiter.wait(incident_id, rt.settings.read_wait_seconds) is not None:
             found = await get_incident(rt.engine, incident_id)
-    if found is None or not principal.can_access(found[0].service_id):
-        raise ApiError(404, "NOT_FOUND", "Incident not found")
     return found
 
 

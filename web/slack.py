@@ -32,7 +32,7 @@ from models.db import session_scope
 from models.paging import on_call_users
 from web.commands import CommandRejected, IncidentClosed
 from web.errors import ApiError, error_responses
-from web.queries import get_incident
+from web.incidents import find_incident
 from web.runtime import runtime
 from web.slack_parse import CommandError, SlashCommand, parse_command, parse_duration
 from web.slack_people import SlackPerson, slack_person
@@ -193,7 +193,7 @@ def _slack() -> AsyncWebClient | None:
 
 async def _act(command: SlashCommand, slack_id: str, username: str) -> Outcome:
     rt = runtime()
-    found = await get_incident(rt.engine, command.target) if command.target else None
+    found = await find_incident(command.target) if command.target else None
     if found is None:
         return Outcome(f"No incident {command.target}.", done=False)
     incident = found[0]
