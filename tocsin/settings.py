@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     temporal_ui_url: str | None = None
     data_dir: Path = Path(".tocsin")
 
+    # API processes sharing the port (Hypercorn workers); docs/benchmarks.md measures them.
+    api_workers: int = Field(default=1, ge=1)
+
     rate_limit_requests: int = 120
     rate_limit_window_seconds: float = 60.0
     # How long a read of a just-accepted incident (GET /api/incidents/:id, a manual
