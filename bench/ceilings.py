@@ -63,7 +63,7 @@ BARE_QUEUE = "bench-bare"
 # The names scenarios look ratios up by (``load``).
 SWS = "signal-with-start, no worker"
 SWS_WORKER = "signal-with-start, bare worker"
-SWS_HOT = "signal-with-start, one id, no worker"
+SWS_HOT = "signal-with-start, one id, no worker, batched as the API does"
 UWS_WORKER = "update-with-start, bare worker"
 HTTP_WRK = "hello POST, wrk"
 HTTP_PY = "hello POST, bench generator"
