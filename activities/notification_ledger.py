@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Update, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from temporalio import activity
@@ -101,19 +101,24 @@ class NotificationLedger:
             sent = await send()
         except Exception as err:  # any failure is recorded; DeliveryFailed says if it is final
             failed = err if isinstance(err, DeliveryFailed) else DeliveryFailed(repr(err))
-            await self.record_attempt(
-                key, attempt, ok=False, detail=failed.detail, data=failed.data
-            )
-            if not failed.retryable or activity.info().attempt >= max_attempts:
-                return await self.finish(key, "failed", failed.detail, Sent())
+            final = not failed.retryable or activity.info().attempt >= max_attempts
+            async with self._engine.begin() as conn:
+                await conn.execute(_attempt(key, attempt, False, failed.detail, failed.data))
+                if final:
+                    await conn.execute(_finished(key, "failed", failed.detail, Sent()))
+            if final:
+                return _result(key, "failed", failed.detail, Sent())
             raise ApplicationError(failed.detail, type="DELIVERY_FAILED") from err
-        await self.record_attempt(key, attempt, ok=True, detail=None, data=sent.data)
-        return await self.finish(key, "sent", None, sent)
+        # The attempt and the final status in one transaction: one round of commits per send.
+        async with self._engine.begin() as conn:
+            await conn.execute(_attempt(key, attempt, True, None, sent.data))
+            await conn.execute(_finished(key, "sent", None, sent))
+        return _result(key, "sent", None, sent)
 
     async def count_attempt(self, key: str) -> int:
         """Count (and commit) one more attempt before the channel is called; its number."""
-        async with session_scope(self._engine) as session:
-            result = await session.execute(
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
                 update(Notification)
                 .where(col(Notification.key) == key)
                 .values(attempts=Notification.attempts + 1, updated_at=utcnow())
@@ -121,30 +126,38 @@ class NotificationLedger:
             )
             return int(result.scalar_one())
 
-    async def record_attempt(
-        self, key: str, attempt: int, *, ok: bool, detail: str | None, data: dict[str, Any]
-    ) -> None:
-        row = insert(NotificationAttempt).values(
-            key=key, attempt=attempt, at=utcnow(), ok=ok, detail=detail, data=data
-        )
-        async with session_scope(self._engine) as session:
-            await session.execute(row.on_conflict_do_nothing())
-
     async def finish(self, key: str, status: str, detail: str | None, sent: Sent) -> DeliveryResult:
         """The final status; the channel's id for what was sent (Slack: ``channel/ts``)."""
-        external_id = sent.external_id
-        if external_id is None and sent.slack_ts is not None:
-            external_id = f"{sent.slack_channel}/{sent.slack_ts}"
-        async with session_scope(self._engine) as session:
-            await session.execute(
-                update(Notification)
-                .where(col(Notification.key) == key)
-                .values(status=status, detail=detail, external_id=external_id, updated_at=utcnow())
-            )
-        return DeliveryResult(
-            key=key,
-            status=status,  # type: ignore[arg-type]
-            detail=detail,
-            slack_channel=sent.slack_channel,
-            slack_ts=sent.slack_ts,
-        )
+        async with self._engine.begin() as conn:
+            await conn.execute(_finished(key, status, detail, sent))
+        return _result(key, status, detail, sent)
+
+
+def _attempt(key: str, attempt: int, ok: bool, detail: str | None, data: dict[str, Any]) -> Insert:
+    """One attempt's outcome (a replayed record changes nothing)."""
+    return (
+        insert(NotificationAttempt)
+        .values(key=key, attempt=attempt, at=utcnow(), ok=ok, detail=detail, data=data)
+        .on_conflict_do_nothing()
+    )
+
+
+def _finished(key: str, status: str, detail: str | None, sent: Sent) -> Update:
+    external_id = sent.external_id
+    if external_id is None and sent.slack_ts is not None:
+        external_id = f"{sent.slack_channel}/{sent.slack_ts}"
+    return (
+        update(Notification)
+        .where(col(Notification.key) == key)
+        .values(status=status, detail=detail, external_id=external_id, updated_at=utcnow())
+    )
+
+
+def _result(key: str, status: str, detail: str | None, sent: Sent) -> DeliveryResult:
+    return DeliveryResult(
+        key=key,
+        status=status,  # type: ignore[arg-type]
+        detail=detail,
+        slack_channel=sent.slack_channel,
+        slack_ts=sent.slack_ts,
+    )

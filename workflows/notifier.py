@@ -96,6 +96,8 @@ class Host(Protocol):
 
     def escalation_finished(self) -> None: ...
 
+    def patched(self, patch_id: str) -> bool: ...
+
 
 class Notifier:
     def __init__(self, host: Host, state: NotifierState) -> None:
@@ -546,7 +548,7 @@ class Notifier:
     async def _channels(self) -> ServiceChannels:
         """The service's Slack channel and webhook, looked up once per event for both loops
         (runs recorded before the patch looked up once per loop)."""
-        if not workflow.patched(SHARED_CHANNEL_LOOKUP):
+        if not self._host.patched(SHARED_CHANNEL_LOOKUP):
             return await self._look_up_channels()
         latest = self.state.latest
         seq = latest.seq if latest is not None else 0
