@@ -100,6 +100,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise TimeoutError("stack did not become ready")
 
 
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def stop(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGINT)
     return proc.wait(30)
@@ -210,7 +214,10 @@ def test_up_uses_external_servers_when_configured(
         "TOCSIN_DATA_DIR": str(tmp_path),
         "TOCSIN_TASK_QUEUE": f"external-{port}",
     }
-    proc = subprocess.Popen([*TOCSIN, "up"], env=env, stdout=subprocess.PIPE, text=True)
+    # Started the way a shell starts a background job (SIGINT ignored): Ctrl-C still stops it.
+    proc = subprocess.Popen(
+        [*TOCSIN, "up"], env=env, stdout=subprocess.PIPE, text=True, preexec_fn=ignore_sigint
+    )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc)
     finally:

@@ -106,3 +106,18 @@ async def test_an_incident_is_readable_right_after_its_202(http: Any, tenant: Te
     found = await http.get(f"/api/incidents/{incident_id}", headers=tenant.bearer)
     assert found.status_code == 200
     assert found.json()["id"] == incident_id
+
+
+async def test_incidents_just_accepted_are_listed(http: Any, tenant: Tenant) -> None:
+    """A list right after the 202s waits for the incidents this API process accepted."""
+    answers = await asyncio.gather(
+        *(
+            http.post("/api/events", json=trigger_body(new_key()), headers=tenant.token)
+            for _ in range(20)
+        )
+    )
+    accepted = {a.json()["incident_key"] for a in answers}
+    listed = await http.get(
+        "/api/incidents", params={"serviceId": tenant.service_id}, headers=tenant.bearer
+    )
+    assert {i["id"] for i in listed.json()["incidents"]} == accepted

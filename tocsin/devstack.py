@@ -156,7 +156,10 @@ def run_stack(settings: Settings) -> int:
 
 def _supervise(children: list[subprocess.Popen]) -> int:
     """Block until a child dies (an error: everything stops) or we are interrupted."""
+    # Set explicitly: a process started in the background by a shell inherits SIGINT
+    # ignored, and Ctrl-C (or a test's SIGINT) must still stop the stack.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     while True:
         for child in children:
             if child.poll() is not None:

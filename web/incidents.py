@@ -126,6 +126,8 @@ async def list_route() -> dict[str, Any]:
     except ValueError as err:
         raise ApiError(400, "INVALID_REQUEST", "Invalid cursor", field="cursor") from err
     limit = min(query.limit, MAX_LIMIT)
+    # Read-your-writes: incidents this process accepted moments ago are listed.
+    await runtime().waiter.settle(service_ids)
     rows, total = await list_incidents(
         runtime().engine, limit=limit, status=status, service_ids=service_ids, cursor=cursor
     )

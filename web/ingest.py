@@ -80,6 +80,7 @@ async def _trigger(
     # answer does not wait for the worker; a repeated alert reports the incident as the read
     # side has it (its status may have moved on), through the shared batched poller.
     if outcome.started:
+        rt.waiter.accepted(outcome.incident_id, service_id, rt.settings.read_wait_seconds)
         return Submitted(
             event.dedup_key,
             "triggered",

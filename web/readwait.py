@@ -1,14 +1,17 @@
-"""Waiting for the read side to show just-triggered incidents, for many requests at once.
+"""Waiting for the read side to show just-accepted incidents, for many requests at once.
 
-Each ingest request waits until the projection has written its incident (read-your-writes).
-One poller per API process serves every waiting request with a single indexed query per
-tick, so the database sees a handful of queries per second instead of one per request per
-tick.
+An ingest answer does not wait for the projection; the reads that follow it do: a GET of the
+incident, a repeated alert's answer, and a list (which waits for the incidents this process
+accepted moments ago, so a client that triggers and then lists sees its incident). One
+poller per API process serves every waiting request with a single indexed query per tick,
+so the database sees a handful of queries per second instead of one per request per tick.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -26,6 +29,39 @@ class ProjectionWaiter:
         self._engine = engine
         self._waiting: dict[str, list[asyncio.Future[Incident]]] = {}
         self._poller: asyncio.Task[None] | None = None
+        # Incidents this process opened and no list has seen yet: id -> (service, until when
+        # a list waits for it). Insertion order is deadline order.
+        self._accepted: dict[str, tuple[str, float]] = {}
+
+    def accepted(self, incident_id: str, service_id: str, wait_seconds: float) -> None:
+        """A trigger this process answered opened ``incident_id``: lists wait for it."""
+        now = time.monotonic()
+        self._forget_expired(now)
+        self._accepted[incident_id] = (service_id, now + wait_seconds)
+
+    async def settle(self, service_ids: Collection[str] | None) -> None:
+        """Wait until the incidents this process accepted for ``service_ids`` (None: every
+        service) are on the read side, each at most until its own deadline."""
+        now = time.monotonic()
+        self._forget_expired(now)
+        pending = [
+            (incident_id, until)
+            for incident_id, (service_id, until) in self._accepted.items()
+            if service_ids is None or service_id in service_ids
+        ]
+        if not pending:
+            return
+        rows = await asyncio.gather(*(self.wait(i, until - now) for i, until in pending))
+        for (incident_id, _), row in zip(pending, rows, strict=True):
+            if row is not None:
+                self._accepted.pop(incident_id, None)
+
+    def _forget_expired(self, now: float) -> None:
+        while self._accepted:
+            incident_id, (_, until) = next(iter(self._accepted.items()))
+            if until > now:
+                return
+            del self._accepted[incident_id]
 
     async def wait(self, incident_id: str, wait_seconds: float) -> Incident | None:
         """The incident row once it exists, or None after ``wait_seconds``."""
