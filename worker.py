@@ -126,4 +126,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await engine.dispose()
 
 
+def serve_from_environment() -> None:
+    """One worker process with the environment's settings (a child of ``tocsin worker``
+    when TOCSIN_WORKER_PROCESSES > 1)."""
+    from tocsin.cli import configure_logging
+    from tocsin.processes import run_until_signalled
+    from tocsin.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    run_until_signalled(lambda stop: run_worker(settings, stop))
+
+
 log = logging.getLogger("tocsin.worker")

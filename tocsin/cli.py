@@ -75,9 +75,12 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from tocsin.processes import run_until_signalled
-    from worker import run_worker
+    from tocsin.processes import run_copies, run_until_signalled
+    from worker import run_worker, serve_from_environment
 
+    if settings.worker_processes > 1:
+        # Several pollers of the one task queue: Temporal spreads the tasks among them.
+        return run_copies(settings.worker_processes, serve_from_environment)
     run_until_signalled(lambda stop: run_worker(settings, stop))
     return 0
 
@@ -498,14 +501,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = get_settings()
+def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     for noisy in ("pgserver", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings)
     try:
         return int(args.handler(args, settings))
     except (LookupError, ValueError) as err:

@@ -1,8 +1,14 @@
-"""Running a long-lived coroutine until SIGINT/SIGTERM, for the ``api`` and ``worker`` commands."""
+"""Running the ``api`` and ``worker`` commands until SIGINT/SIGTERM: a coroutine in this
+process, or several copies of a command in child processes."""
 
 import asyncio
+import multiprocessing
 import signal
+import time
 from collections.abc import Awaitable, Callable
+
+# How long children get to finish in-flight work after SIGTERM before they are killed.
+STOP_GRACE_SECONDS = 20.0
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -16,3 +22,39 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
         await main(stop)
 
     asyncio.run(runner())
+
+
+def run_copies(count: int, target: Callable[[], None]) -> int:
+    """Run ``target`` (a module-level function) in ``count`` child processes until this
+    process gets SIGINT/SIGTERM, which each child then gets too; if a child exits on its own,
+    the others are stopped and its exit code is returned (a supervisor sees the failure)."""
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Set explicitly: a background job inherits SIGINT ignored.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=target) for _ in range(count)]
+    for child in children:
+        child.start()
+    code = 0
+    while not stopping:
+        exited = [c for c in children if c.exitcode is not None]
+        if exited:
+            code = exited[0].exitcode or 1
+            break
+        time.sleep(0.2)
+    for child in children:
+        if child.exitcode is None:
+            child.terminate()  # SIGTERM: the child's own handler stops it cleanly
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children:
+        child.join(max(0.1, deadline - time.monotonic()))
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+    return code
