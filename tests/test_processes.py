@@ -53,3 +53,31 @@ def _children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
                 found.append(int(entry.name))
     return found
+
+
+def test_kill_9_of_the_parent_kills_every_copy() -> None:
+    code = (
+        "import sys\n"
+        "from tocsin.processes import run_copies\n"
+        "from tests.test_processes import sleep_forever\n"
+        "sys.exit(run_copies(2, sleep_forever))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    time.sleep(3)
+    children = _children(proc.pid)
+    assert len(children) == 2
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -2,8 +2,12 @@
 process, or several copies of a command in child processes."""
 
 import asyncio
+import ctypes
+import functools
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -38,7 +42,8 @@ def run_copies(count: int, target: Callable[[], None]) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=target) for _ in range(count)]
+    child_main = functools.partial(_die_with_parent, os.getpid(), target)
+    children = [context.Process(target=child_main) for _ in range(count)]
     for child in children:
         child.start()
     code = 0
@@ -58,3 +63,18 @@ def run_copies(count: int, target: Callable[[], None]) -> int:
             child.kill()
             child.join()
     return code
+
+
+# prctl(2): the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int, target: Callable[[], None]) -> None:
+    """Run ``target`` in a child that is killed when its parent is, however the parent
+    goes (``kill -9`` of ``tocsin worker`` must not leave its workers running)."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    target()
