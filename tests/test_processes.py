@@ -19,8 +19,8 @@ def test_a_child_that_exits_stops_the_rest_and_its_code_is_returned() -> None:
     assert run_copies(2, exit_with_three) == 3
 
 
-def test_sigterm_stops_every_copy(tmp_path: Path) -> None:
-    """Two copies, stopped the way a supervisor (or `tocsin up`) stops `tocsin worker`."""
+def two_copies() -> tuple[subprocess.Popen, list[int]]:
+    """A process running two copies of ``sleep_forever``, and the copies' pids."""
     code = (
         "import sys\n"
         "from tocsin.processes import run_copies\n"
@@ -31,6 +31,12 @@ def test_sigterm_stops_every_copy(tmp_path: Path) -> None:
     time.sleep(3)
     children = _children(proc.pid)
     assert len(children) == 2
+    return proc, children
+
+
+def test_sigterm_stops_every_copy() -> None:
+    """Two copies, stopped the way a supervisor (or `tocsin up`) stops `tocsin worker`."""
+    proc, children = two_copies()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     assert all(not Path(f"/proc/{pid}").exists() for pid in children)
@@ -56,16 +62,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_kill_9_of_the_parent_kills_every_copy() -> None:
-    code = (
-        "import sys\n"
-        "from tocsin.processes import run_copies\n"
-        "from tests.test_processes import sleep_forever\n"
-        "sys.exit(run_copies(2, sleep_forever))\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
-    time.sleep(3)
-    children = _children(proc.pid)
-    assert len(children) == 2
+    proc, children = two_copies()
     proc.kill()
     proc.wait(10)
     deadline = time.monotonic() + 10
