@@ -105,6 +105,10 @@ def run_stack(settings: Settings) -> int:
     env = dict(os.environ)
     children: list[subprocess.Popen] = []
     pg = None
+    # From the start, so a stop during start-up also cleans up; set explicitly because a
+    # process started in the background by a shell inherits SIGINT ignored.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         if settings.database_url:
             database_url = settings.database_url
@@ -156,10 +160,6 @@ def run_stack(settings: Settings) -> int:
 
 def _supervise(children: list[subprocess.Popen]) -> int:
     """Block until a child dies (an error: everything stops) or we are interrupted."""
-    # Set explicitly: a process started in the background by a shell inherits SIGINT
-    # ignored, and Ctrl-C (or a test's SIGINT) must still stop the stack.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
     while True:
         for child in children:
             if child.poll() is not None:
