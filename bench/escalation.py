@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -31,7 +30,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +45,9 @@ from bench.report import (
     write_csv,
     write_docs,
 )
+from bench.report import stamp as report_stamp
+from bench.report import when as report_when
+from bench.scenario import interrupt_on_sigterm
 from bench.stack import Monitor, Stack, roots, running_stack
 from models import TimelineEntry
 from models.catalog import update_service
@@ -331,7 +332,7 @@ def docs_section(
     outcome: Outcome, info: dict[str, str], command: str, args: argparse.Namespace
 ) -> str:
     result = outcome.summary()
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = report_when()
     p99 = float(result["step2_paged_late_p99_ms"]) / 1000
     verdict = "meets" if p99 < TARGET_LATENESS_P99_S else "misses"
     cpu = ", ".join(f"{k} {v:.2f}" for k, v in outcome.cpu.items())
@@ -365,15 +366,11 @@ Pages: {result["missing_pages"]} missing, {result["duplicate_pages"]} duplicate
 """
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     began = time.monotonic()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = report_stamp()
 
     async def run() -> Outcome:
         with tempfile.TemporaryDirectory(prefix="tocsin-bench-esc-") as tmp:

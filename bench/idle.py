@@ -21,7 +21,6 @@ Run: ``python -m bench.idle [--smoke] [--write-docs] [--results-dir DIR]``.
 import argparse
 import asyncio
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -30,7 +29,6 @@ from collections import Counter
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +46,9 @@ from bench.report import (
     write_csv,
     write_docs,
 )
+from bench.report import stamp as report_stamp
+from bench.report import when as report_when
+from bench.scenario import interrupt_on_sigterm
 from bench.stack import Monitor, Stack, components, roots
 from models import Incident, TimelineEntry
 from models.db import create_engine, session_scope
@@ -289,7 +290,7 @@ def docs_section(
     outcome: Outcome, info: dict[str, str], command: str, args: argparse.Namespace
 ) -> str:
     result = outcome.summary()
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = report_when()
     names = sorted(outcome.idle_cpu)
     rows = [
         ["CPU while creating (cores)", *(f"{outcome.create_cpu.get(n, 0):.2f}" for n in names)],
@@ -349,15 +350,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     began = time.monotonic()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = report_stamp()
 
     async def run() -> Outcome:
         with tempfile.TemporaryDirectory(prefix="tocsin-bench-idle-") as tmp:

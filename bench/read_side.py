@@ -20,7 +20,6 @@ import json
 import random
 import re
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -46,6 +45,9 @@ from bench.report import (
     write_csv,
     write_docs,
 )
+from bench.report import stamp as report_stamp
+from bench.report import when as report_when
+from bench.scenario import interrupt_on_sigterm
 from bench.stack import Monitor, Stack, roots, running_stack
 from models import Incident
 from models.db import create_engine, session_scope
@@ -470,7 +472,7 @@ def plans_block(run: Run) -> str:
 
 
 def docs_section(run: Run, info: dict[str, str], command: str, args: argparse.Namespace) -> str:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = report_when()
     loaded = run.loaded
     sizes = [loaded.per_service[s] for s in loaded.services]
     rss = ", ".join(f"{k} {v:.0f} MB" for k, v in run.rss_mb.items())
@@ -592,15 +594,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     began = time.monotonic()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = report_stamp()
     with tempfile.TemporaryDirectory(prefix="tocsin-bench-read-") as tmp:
         with running_stack(Path(tmp)) as stack:
             print(f"stack up in {time.monotonic() - began:.1f}s", flush=True)

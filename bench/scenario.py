@@ -3,6 +3,7 @@ waiting for the read side to catch up, ceilings for ratios, and the docs section
 
 import argparse
 import asyncio
+import signal
 import sys
 import tempfile
 import time
@@ -30,6 +31,15 @@ def stack_for(name: str, env: Mapping[str, str] | None = None) -> Iterator[Stack
                 if tail := _tail(log):
                     print(f"--- last lines of {log.name} ---\n{tail}", file=sys.stderr)
             raise
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so a stopped scenario still stops its stack."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _tail(path: Path, lines: int = 15) -> str:
