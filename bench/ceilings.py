@@ -17,7 +17,6 @@ Run: ``python -m bench.ceilings [--smoke] [--write-docs]``.
 import argparse
 import asyncio
 import csv
-import os
 import re
 import shutil
 import subprocess
@@ -241,7 +240,7 @@ def wrk(
 
 def http_ceilings(workdir: Path, seconds: float, concurrency: int) -> list[dict[str, Any]]:
     port = free_port()
-    workers = os.environ.get("TOCSIN_API_WORKERS", "1")
+    workers = str(Settings().api_workers)  # as many processes as ``tocsin api`` runs
     args = [sys.executable, "-m", "bench.hello", str(port), workers]
     with process(args, workdir / "hello.log") as hello:
         wait_for_port("127.0.0.1", port, 30, hello)

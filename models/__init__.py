@@ -9,6 +9,7 @@ from models.change_events import ChangeEvent
 from models.escalation import EscalationPolicy, EscalationStep
 from models.incident import Alert, Incident
 from models.notifications import ContactMethod, Notification, NotificationAttempt, NotificationRule
+from models.rate_limit import RateLimitBucket
 from models.schedules import CalendarFeed, Schedule, ScheduleOverride
 from models.service import Integration, Service
 from models.suppression import SuppressionRule
@@ -28,6 +29,7 @@ __all__ = [
     "Notification",
     "NotificationAttempt",
     "NotificationRule",
+    "RateLimitBucket",
     "Schedule",
     "ScheduleOverride",
     "Service",

@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 import pytest_asyncio
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -33,7 +31,7 @@ from tests.fakes.slack_api import TEST_BOT_TOKEN, TEST_SIGNING_SECRET, FakeSlack
 from tocsin.devstack import start_temporal_dev_server
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
-from web.app import create_app
+from web.server import serve_api
 from worker import build_worker
 
 if TYPE_CHECKING:
@@ -171,14 +169,8 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest_asyncio.fixture(scope="session")
 async def api_url(settings: Settings, worker: None) -> AsyncIterator[str]:
     """The real API under Hypercorn, on a free port."""
-    config = Config()
-    config.bind = [f"127.0.0.1:{settings.port}"]
-    config.accesslog = None
-    # Longer than clients' and load balancers' idle timeouts, so the server is never the
-    # side that closes a pooled connection while a request is being sent on it.
-    config.keep_alive_timeout = 75
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(create_app(settings), config, shutdown_trigger=stop.wait))
+    task = asyncio.create_task(serve_api(settings, stop))
     url = f"http://127.0.0.1:{settings.port}"
     async with httpx.AsyncClient() as probe:
         for _ in range(100):

@@ -48,30 +48,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-    from hypercorn.run import run
+    from web.server import run_api
 
-    from tocsin.processes import run_until_signalled
-    from web.app import create_app
-
-    config = Config()
-    config.bind = [f"{settings.host}:{settings.port}"]
-    config.accesslog = None
-    # Longer than clients' and load balancers' idle timeouts, so the server is never the
-    # side that closes a pooled connection while a request is being sent on it.
-    config.keep_alive_timeout = 75
-    if settings.api_workers > 1:
-        # Several processes share the listening socket (web/asgi.py builds each one's app).
-        config.application_path = "web.asgi:app"
-        config.workers = settings.api_workers
-        return run(config)
-
-    async def main(stop: asyncio.Event) -> None:
-        await serve(create_app(settings), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    run_until_signalled(main)
-    return 0
+    return run_api(settings)
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".tocsin")
 
     # API processes sharing the port (Hypercorn workers); docs/benchmarks.md measures them.
-    api_workers: int = Field(default=1, ge=1)
+    api_workers: int = Field(default=2, ge=1)
     # Worker processes `tocsin worker` runs on the task queue: the worker is CPU-bound in
     # one Python process, and a second one uses the spare core (docs/benchmarks.md).
     worker_processes: int = Field(default=2, ge=1)

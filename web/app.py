@@ -33,7 +33,7 @@ from web import (
 from web.commands import IncidentCommands
 from web.config_cache import ConfigCache
 from web.errors import ApiError, register_error_handlers
-from web.ratelimit import SlidingWindowLimiter
+from web.ratelimit import SharedLimiter
 from web.readwait import ProjectionWaiter
 from web.runtime import Runtime, runtime
 from web.text import storable
@@ -123,8 +123,8 @@ def create_app(settings: Settings | None = None) -> Quart:
             engine=engine,
             client=client,
             commands=IncidentCommands(client, settings.task_queue),
-            limiter=SlidingWindowLimiter(
-                settings.rate_limit_requests, settings.rate_limit_window_seconds
+            limiter=SharedLimiter(
+                engine, settings.rate_limit_requests, settings.rate_limit_window_seconds
             ),
             waiter=ProjectionWaiter(engine),
             config=ConfigCache(engine, settings.config_cache_seconds),

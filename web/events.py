@@ -37,7 +37,7 @@ async def post_event() -> tuple[dict[str, Any], int]:
         rt.engine, request.headers.get("Authorization"), integrations=rt.config
     )
     principal.require_scope("events:write")
-    retry_after = rt.limiter.acquire(principal.actor)
+    retry_after = await rt.limiter.acquire(principal.actor)
     if retry_after is not None:
         raise ApiError(
             429,

@@ -50,7 +50,7 @@ async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]
     # Validated when it was set; validating again gives the adapter its typed options.
     config = adapter.config.model_validate(integration.config)
     _check_signature(rt, adapter, integration, config, headers, raw)
-    retry_after = rt.limiter.acquire(f"integration:{integration.id}")
+    retry_after = await rt.limiter.acquire(f"integration:{integration.id}")
     if retry_after is not None:
         raise ApiError(
             429, "RATE_LIMITED", "Rate limit exceeded.", headers={"Retry-After": str(retry_after)}

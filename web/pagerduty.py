@@ -174,7 +174,7 @@ async def _integration(
     integration = await rt.config.integration(key, EVENTS_API)
     if integration is None:
         raise PdRefusal.invalid([unknown])
-    retry_after = rt.limiter.acquire(f"integration:{integration.id}")
+    retry_after = await rt.limiter.acquire(f"integration:{integration.id}")
     if retry_after is not None:
         raise PdRefusal(throttled_status, THROTTLED, {"Retry-After": str(retry_after)})
     return integration

@@ -1,17 +1,35 @@
-"""A sliding-window rate limiter, one per API process.
+"""The events rate limit: a sliding window per key, shared by every API process.
 
-State lives in this process's memory: with N API processes a key may send up to N times the
-limit (docs/api.md says so). Within one process it is exact under any concurrency, because
-the check and the record happen with no ``await`` in between.
+The state lives in PostgreSQL (``tocsin_rate_limit_take``, migration 0010), the one shared
+component every deployment already has, so N API processes together admit at most the
+limit. Concurrent checks of one key in a process are coalesced into one call that asks for
+as many tokens as there are waiters: a storm on one key costs a round trip per batch, not
+per request. While PostgreSQL is unreachable the limit falls back to this process's memory
+(``SlidingWindowLimiter``): events must keep flowing into Temporal without the read side.
 """
 
+import asyncio
+import logging
 import math
 import time
 from collections import deque
 from collections.abc import Callable
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger(__name__)
+
+_TAKE = text(
+    "SELECT granted, retry_after FROM tocsin_rate_limit_take(:key, :want, :limit, :window)"
+)
+
 
 class SlidingWindowLimiter:
+    """The same limit kept in one process's memory. Exact within the process under any
+    concurrency, because the check and the record happen with no ``await`` in between."""
+
     def __init__(
         self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -30,3 +48,69 @@ class SlidingWindowLimiter:
             return max(1, math.ceil(hits[0] + self._window - now))
         hits.append(now)
         return None
+
+
+class SharedLimiter:
+    """The limit as PostgreSQL keeps it for all API processes, with the local fallback."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        limit: int,
+        window_seconds: float,
+        *,
+        timeout_seconds: float = 1.0,
+        retry_shared_after_seconds: float = 5.0,
+    ) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._limit = limit
+        self._window = max(1, math.ceil(window_seconds))
+        self._timeout = timeout_seconds
+        self._retry_shared_after = retry_shared_after_seconds
+        self._local = SlidingWindowLimiter(limit, window_seconds)
+        self._waiting: dict[str, list[asyncio.Future[int | None]]] = {}
+        self._draining: dict[str, asyncio.Task[None]] = {}
+        self._shared_down_until = 0.0
+
+    async def acquire(self, key: str) -> int | None:
+        """Count a request against ``key``; None if allowed, else the seconds to wait."""
+        if time.monotonic() < self._shared_down_until:
+            return self._local.acquire(key)
+        waiter: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(waiter)
+        if key not in self._draining:
+            self._draining[key] = asyncio.create_task(self._drain(key))
+        return await waiter
+
+    async def _drain(self, key: str) -> None:
+        """Answer the key's waiters, one shared call per batch that gathered meanwhile."""
+        try:
+            while waiters := self._waiting.pop(key, None):
+                try:
+                    answers = await self._take(key, len(waiters))
+                except BaseException as err:  # never leave a request waiting forever
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(err)
+                    raise
+                for waiter, answer in zip(waiters, answers, strict=True):
+                    if not waiter.done():  # a waiter whose request went away
+                        waiter.set_result(answer)
+        finally:
+            del self._draining[key]
+
+    async def _take(self, key: str, want: int) -> list[int | None]:
+        try:
+            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        _TAKE,
+                        {"key": key, "want": want, "limit": self._limit, "window": self._window},
+                    )
+                ).one()
+        except (SQLAlchemyError, OSError, TimeoutError) as err:
+            log.warning("shared rate limit unreachable, limiting per process: %s", err)
+            self._shared_down_until = time.monotonic() + self._retry_shared_after
+            return [self._local.acquire(key) for _ in range(want)]
+        granted, retry_after = int(row.granted), int(row.retry_after)
+        return [None] * granted + [retry_after] * (want - granted)

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from tocsin.settings import Settings
 from web.commands import IncidentCommands
 from web.config_cache import ConfigCache
-from web.ratelimit import SlidingWindowLimiter
+from web.ratelimit import SharedLimiter
 from web.readwait import ProjectionWaiter
 
 
@@ -20,7 +20,7 @@ class Runtime:
     engine: AsyncEngine
     client: Client
     commands: IncidentCommands
-    limiter: SlidingWindowLimiter
+    limiter: SharedLimiter
     config: ConfigCache
     waiter: ProjectionWaiter
 

@@ -1,0 +1,47 @@
+"""Serving the API with Hypercorn: in this process, or in ``TOCSIN_API_WORKERS`` child
+processes that each bind the port with SO_REUSEPORT (the kernel spreads connections among
+them) and die with their parent, as ``tocsin worker``'s copies do."""
+
+import asyncio
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from tocsin.processes import run_copies, run_until_signalled
+from tocsin.settings import Settings, get_settings
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.accesslog = None
+    # Longer than clients' and load balancers' idle timeouts, so the server is never the
+    # side that closes a pooled connection while a request is being sent on it.
+    config.keep_alive_timeout = 75
+    # Hypercorn sets SO_REUSEPORT on the sockets it binds when there are several workers.
+    config.workers = settings.api_workers
+    return config
+
+
+async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
+    from web.app import create_app
+
+    app = create_app(settings)
+    await serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+
+def serve_from_environment() -> None:
+    """One API process with the environment's settings (a child of ``tocsin api``)."""
+    from tocsin.cli import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings)
+    run_until_signalled(lambda stop: serve_api(settings, stop))
+
+
+def run_api(settings: Settings) -> int:
+    """``tocsin api``: serve until SIGINT/SIGTERM."""
+    if settings.api_workers > 1:
+        return run_copies(settings.api_workers, serve_from_environment)
+    run_until_signalled(lambda stop: serve_api(settings, stop))
+    return 0
