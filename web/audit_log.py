@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import AwareDatetime, Field, ValidationError, field_validator
 from quart import Blueprint, request
 from quart_schema import document_querystring, document_response, tag
 from sqlalchemy import tuple_
@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from models import AuditEntry
 from models.db import session_scope
+from models.schedules import check_instant
 from web.errors import ApiError, error_responses, invalid_request
 from web.management import api_principal, require_unrestricted
 from web.runtime import runtime
@@ -54,6 +55,12 @@ class AuditLogQuery(CamelModel):
     target_type: str | None = None
     target_id: str | None = None
     cursor: str | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # In UTC here, so an instant at the ends of datetime's range is a 400, not a 500.
+        return None if value is None else check_instant(value)
 
 
 def entry_out(entry: AuditEntry) -> AuditEntryOut:
