@@ -104,7 +104,10 @@ def record(
     target_id: str | None = None,
 ) -> None:
     """Add an entry to the session: it commits (or rolls back) with the change itself.
-    ``target`` names the type (its table) and, unless ``target_id`` says otherwise, the id."""
+    ``target`` names the type (its table) and, unless ``target_id`` says otherwise, the id.
+    An update that changed nothing is not recorded."""
+    if before is not None and before == after:
+        return
     who = _current.get()
     table = str(target.__tablename__)  # type: ignore[union-attr]
     target_type = _TARGET_TYPES.get(table, table)

@@ -275,7 +275,7 @@ async def test_policy_and_schedule_changes(http: httpx.AsyncClient, engine: Asyn
     assert feed["url"].rsplit("/", 1)[-1].split(".")[0] not in str(feeds)
 
 
-async def test_a_refused_change_leaves_no_entry(
+async def test_refused_and_empty_changes_leave_no_entry(
     http: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     key_id, _, key = await admin_key(engine)
@@ -284,6 +284,10 @@ async def test_a_refused_change_leaves_no_entry(
     await ok(await http.post("/api/teams", json={"name": name}, headers=admin), 201)
     taken = await http.post("/api/teams", json={"name": name}, headers=admin)
     assert taken.status_code == 409
+    team = (await http.get("/api/teams", headers=admin)).json()["teams"]
+    tid = next(t["id"] for t in team if t["name"] == name)
+    # Nothing changes: nothing to record.
+    await ok(await http.patch(f"/api/teams/{tid}", json={"name": name}, headers=admin))
     assert actions(await log(http, admin, actor=f"api_key:{key_id}")) == ["team.create"]
 
 
