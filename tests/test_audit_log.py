@@ -16,6 +16,7 @@ from models.db import session_scope
 from models.provisioning import create_api_key
 from tests.conftest import Tenant, make_api_key, new_key, trigger_body
 from tests.test_projection import snapshot as incident_snapshot
+from tests.test_users_teams import tocsin
 from workflows.messages import Projection, Status
 from workflows.messages import TimelineEntry as TimelineMessage
 
@@ -445,3 +446,12 @@ async def test_entries_commit_with_their_change(engine: AsyncEngine) -> None:
             )
         ).one()
     assert count == 0
+
+
+async def test_cli_changes_are_logged_as_cli(
+    http: httpx.AsyncClient, engine: AsyncEngine, database_url: str
+) -> None:
+    admin = bearer(await make_api_key(engine, ["admin"]))
+    team = tocsin("team", "create", "--name", unique("cli-team"), database_url=database_url)
+    [entry] = await of(http, admin, "team", team["id"])
+    assert entry["action"] == "team.create" and entry["actor"] == "cli"
