@@ -1,7 +1,8 @@
 """Writes the incident workflow's state to the read side.
 
 Idempotent by construction: the incident row is only overwritten by a higher version, and
-alerts are keyed by (incident id, seq), so a retried or replayed activity changes nothing.
+alerts, timeline entries and the audit log rows of people's actions are keyed by (incident
+id, seq), so a retried or replayed activity changes nothing.
 """
 
 from sqlalchemy import Table
@@ -10,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 from temporalio import activity
 
+from activities.incident_audit import audit_rows
 from activities.names import PROJECT_INCIDENT
-from models import Alert, Incident, TimelineEntry
+from models import Alert, AuditEntry, Incident, TimelineEntry
 from workflows.messages import IncidentSnapshot, Projection
 
 
@@ -24,6 +26,9 @@ class ProjectionActivities:
         self._upsert = _incident_upsert()
         self._alerts = insert(_table(Alert)).on_conflict_do_nothing()
         self._timeline = insert(_table(TimelineEntry)).on_conflict_do_nothing()
+        self._audit = insert(_table(AuditEntry)).on_conflict_do_nothing(
+            index_elements=["source_key"]
+        )
 
     @activity.defn(name=PROJECT_INCIDENT)
     async def project(self, projection: Projection) -> None:
@@ -40,6 +45,8 @@ class ProjectionActivities:
                     self._timeline,
                     [{**e.model_dump(), "incident_id": incident_id} for e in projection.timeline],
                 )
+                if audited := audit_rows(incident_id, projection.timeline):
+                    await conn.execute(self._audit, audited)
 
 
 def _table(model: type[SQLModel]) -> Table:

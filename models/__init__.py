@@ -4,6 +4,7 @@ Importing this package registers every table on ``SQLModel.metadata`` (alembic n
 Never import it from workflows/: the workflow sandbox must not see table classes.
 """
 
+from models.audit import AuditEntry
 from models.auth import ApiKey
 from models.change_events import ChangeEvent
 from models.escalation import EscalationPolicy, EscalationStep
@@ -19,6 +20,7 @@ from models.user import Team, TeamMember, User
 __all__ = [
     "Alert",
     "ApiKey",
+    "AuditEntry",
     "CalendarFeed",
     "ChangeEvent",
     "ContactMethod",

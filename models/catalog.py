@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.audit import record, snapshot
 from models.auth import ApiKey
 from models.columns import utcnow
 from models.directory import require_team
@@ -55,11 +56,13 @@ async def update_service(
         await require_team(session, str(changes["team_id"]))
     if changes.get("escalation_policy_id") is not None:
         await require_policy(session, str(changes["escalation_policy_id"]))
+    before = snapshot(service)
     for field in CHANGEABLE:
         if field in changes:
             setattr(service, field, changes[field])
     session.add(service)
     await flush_service(session)
+    record(session, "update", service, before=before, after=snapshot(service))
     return service
 
 
@@ -81,6 +84,7 @@ async def open_incidents(session: AsyncSession, service_id: str) -> Sequence[Inc
 
 async def soft_delete_service(session: AsyncSession, service: Service) -> None:
     """Hides the service and disables its integrations; incidents and alerts stay."""
+    before = snapshot(service)
     service.deleted_at = utcnow()
     session.add(service)
     await session.exec(
@@ -90,6 +94,7 @@ async def soft_delete_service(session: AsyncSession, service: Service) -> None:
         .execution_options(synchronize_session=False)
     )
     await session.flush()
+    record(session, "delete", service, before=before, after=snapshot(service))
 
 
 async def list_integrations(session: AsyncSession, service_id: str) -> Sequence[Integration]:
@@ -108,9 +113,12 @@ async def disable_integration(
     integration = await session.get(Integration, integration_id)
     if integration is None or integration.service_id != service_id:
         return None
-    integration.disabled = True
-    session.add(integration)
-    await session.flush()
+    if not integration.disabled:
+        before = snapshot(integration)
+        integration.disabled = True
+        session.add(integration)
+        await session.flush()
+        record(session, "disable", integration, before=before, after=snapshot(integration))
     return integration
 
 
@@ -125,7 +133,9 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> ApiKey | None:
     if api_key is None:
         return None
     if api_key.revoked_at is None:
+        before = snapshot(api_key)
         api_key.revoked_at = utcnow()
         session.add(api_key)
         await session.flush()
+        record(session, "revoke", api_key, before=before, after=snapshot(api_key))
     return api_key

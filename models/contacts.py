@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.audit import record, snapshot
 from models.errors import Conflict, InvalidValue
 from models.notifications import CONTACT_TYPES, URGENCIES, ContactMethod, NotificationRule
 from models.paging import DEFAULT_CHANNELS
@@ -46,7 +47,15 @@ async def add_contact_method(
             await session.flush()
     except IntegrityError as err:
         raise Conflict("address", f"the user already has this {type_} address") from err
+    record(session, "create", method, after=snapshot(method))
     return method
+
+
+async def delete_contact_method(session: AsyncSession, method: ContactMethod) -> None:
+    before = snapshot(method)
+    await session.delete(method)
+    await session.flush()
+    record(session, "delete", method, before=before)
 
 
 async def contact_methods(session: AsyncSession, user_id: str) -> Sequence[ContactMethod]:
@@ -72,13 +81,28 @@ async def set_rule(
     if len(set(channels)) != len(channels):
         raise InvalidValue("channels", "the same channel twice")
     rule = await session.get(NotificationRule, (user_id, urgency))
+    before = snapshot(rule)
     if rule is None:
         rule = NotificationRule(user_id=user_id, urgency=urgency, channels=list(channels))
     else:
         rule.channels = list(channels)
     session.add(rule)
     await session.flush()
+    record(session, "set", rule, before=before, after=snapshot(rule), target_id=rule_id(rule))
     return rule
+
+
+async def clear_rule(session: AsyncSession, rule: NotificationRule) -> None:
+    """Back to the default for the rule's urgency."""
+    before = snapshot(rule)
+    await session.delete(rule)
+    await session.flush()
+    record(session, "delete", rule, before=before, target_id=rule_id(rule))
+
+
+def rule_id(rule: NotificationRule) -> str:
+    """A rule has no id of its own: it is the user's rule for one urgency."""
+    return f"{rule.user_id}/{rule.urgency}"
 
 
 async def rules(session: AsyncSession, user_id: str) -> list[tuple[str, list[str], bool]]:

@@ -6,11 +6,13 @@ Functions flush but never commit (the caller's ``session_scope`` does); they rai
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.audit import record, snapshot
 from models.auth import ApiKey
 from models.columns import utcnow
 from models.errors import Conflict, InvalidValue, UnknownReference
@@ -65,6 +67,7 @@ async def create_user(
     await _require_free_email(session, user.email)
     session.add(user)
     await flush_unique(session, "email", f"a user with email {user.email} exists")
+    record(session, "create", user, after=snapshot(user))
     return user
 
 
@@ -77,6 +80,7 @@ async def update_user(
     timezone: str | None = None,
     role: str | None = None,
 ) -> User:
+    before = snapshot(user)
     if name is not None:
         user.name = name
     if email is not None and (email := normalize_email(email)) != user.email:
@@ -89,12 +93,14 @@ async def update_user(
         user.role = check_role(role)
     session.add(user)
     await flush_unique(session, "email", f"a user with email {user.email} exists")
+    record(session, "update", user, before=before, after=snapshot(user))
     return user
 
 
 async def delete_user(session: AsyncSession, user: User) -> None:
     """Removes the user from every team and revokes the user's API keys (a revoked key
     never authenticates again, so detaching it from the deleted user widens nothing)."""
+    before = snapshot(user)
     await session.exec(delete(TeamMember).where(col(TeamMember.user_id) == user.id))
     await session.exec(
         update(ApiKey)
@@ -105,6 +111,7 @@ async def delete_user(session: AsyncSession, user: User) -> None:
     )
     await session.delete(user)
     await session.flush()
+    record(session, "delete", user, before=before)
 
 
 async def _require_free_email(session: AsyncSession, email: str) -> None:
@@ -137,6 +144,7 @@ async def create_team(
     await flush_unique(session, "name", f"a team named {name!r} exists")
     session.add_all(TeamMember(team_id=team.id, user_id=u) for u in members)
     await session.flush()
+    record(session, "create", team, after=snapshot(team, member_ids=members))
     return team, members
 
 
@@ -148,6 +156,7 @@ async def update_team(
     member_ids: Iterable[str] | None = None,
 ) -> Team:
     """``member_ids``, when given, replaces the membership."""
+    before = await _team_snapshot(session, team)
     if name is not None and name != team.name:
         await _require_free_team_name(session, name)
         team.name = name
@@ -159,12 +168,18 @@ async def update_team(
         await session.exec(delete(TeamMember).where(col(TeamMember.team_id) == team.id))
         session.add_all(TeamMember(team_id=team.id, user_id=u) for u in sorted(members))
         await session.flush()
+    record(session, "update", team, before=before, after=await _team_snapshot(session, team))
     return team
+
+
+async def _team_snapshot(session: AsyncSession, team: Team) -> dict[str, Any] | None:
+    return snapshot(team, member_ids=(await member_ids(session, [team.id]))[team.id])
 
 
 async def delete_team(session: AsyncSession, team: Team) -> None:
     """Its services and schedules stay, without a team (so non-admin users' keys no longer
     reach those services)."""
+    before = await _team_snapshot(session, team)
     await session.exec(delete(TeamMember).where(col(TeamMember.team_id) == team.id))
     for owned in (Service, Schedule):
         await session.exec(
@@ -175,21 +190,27 @@ async def delete_team(session: AsyncSession, team: Team) -> None:
         )
     await session.delete(team)
     await session.flush()
+    record(session, "delete", team, before=before)
 
 
 async def add_member(session: AsyncSession, team: Team, user_id: str) -> None:
     await require_users(session, [user_id], "user_id")
     if await session.get(TeamMember, (team.id, user_id)) is None:
+        before = await _team_snapshot(session, team)
         session.add(TeamMember(team_id=team.id, user_id=user_id))
         await session.flush()
+        after = await _team_snapshot(session, team)
+        record(session, "add_member", team, before=before, after=after)
 
 
 async def remove_member(session: AsyncSession, team: Team, user_id: str) -> bool:
     member = await session.get(TeamMember, (team.id, user_id))
     if member is None:
         return False
+    before = await _team_snapshot(session, team)
     await session.delete(member)
     await session.flush()
+    record(session, "remove_member", team, before=before, after=await _team_snapshot(session, team))
     return True
 
 

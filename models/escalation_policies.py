@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.audit import record, snapshot
 from models.columns import utcnow
 from models.errors import InUse, UnknownReference
 from models.escalation import (
@@ -18,6 +19,7 @@ from models.escalation import (
     check_repeat_count,
     check_steps,
     step_rows,
+    step_spec,
 )
 from models.schedules import Schedule
 from models.service import Service
@@ -51,6 +53,7 @@ async def create_policy(
     await flush_unique(session, "name", _taken(name))
     session.add_all(step_rows(policy.id, steps))
     await session.flush()
+    record(session, "create", policy, after=snapshot(policy, steps=list(steps)))
     return policy
 
 
@@ -59,6 +62,7 @@ async def update_policy(
 ) -> EscalationPolicy:
     """``changes`` maps name, description, repeat_count, steps (a list of StepSpec, which
     replaces every step) to new values."""
+    before = await _policy_snapshot(session, policy)
     if "repeat_count" in changes:
         policy.repeat_count = check_repeat_count(changes["repeat_count"])
     if "steps" in changes:
@@ -78,7 +82,14 @@ async def update_policy(
         await session.exec(delete(EscalationStep).where(col(EscalationStep.policy_id) == policy.id))
         session.add_all(step_rows(policy.id, changes["steps"]))
         await session.flush()
+    steps = changes["steps"] if "steps" in changes else before["steps"]
+    record(session, "update", policy, before=before, after=snapshot(policy, steps=steps))
     return policy
+
+
+async def _policy_snapshot(session: AsyncSession, policy: EscalationPolicy) -> dict[str, Any]:
+    steps = (await policy_steps(session, [policy.id]))[policy.id]
+    return snapshot(policy, steps=[step_spec(s) for s in steps]) or {}
 
 
 async def delete_policy(session: AsyncSession, policy: EscalationPolicy) -> None:
@@ -87,6 +98,7 @@ async def delete_policy(session: AsyncSession, policy: EscalationPolicy) -> None
     users = await policy_service_ids(session, [policy.id])
     if users[policy.id]:
         raise _in_use(users[policy.id])
+    before = await _policy_snapshot(session, policy)
     await session.exec(
         update(Service)
         .where(col(Service.escalation_policy_id) == policy.id)
@@ -98,6 +110,7 @@ async def delete_policy(session: AsyncSession, policy: EscalationPolicy) -> None
         await session.flush()
     except IntegrityError as err:  # a service took the policy on concurrently
         raise _in_use([]) from err
+    record(session, "delete", policy, before=before)
 
 
 def _in_use(service_ids: list[str]) -> InUse:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.audit import record, snapshot
 from models.auth import ApiKey
 from models.catalog import flush_service
 from models.directory import require_team
@@ -55,6 +56,7 @@ async def create_service(
     )
     session.add(service)
     await flush_service(session)
+    record(session, "create", service, after=snapshot(service))
     return service
 
 
@@ -82,6 +84,7 @@ async def create_integration(
     )
     session.add(integration)
     await session.flush()
+    record(session, "create", integration, after=snapshot(integration))
     return integration, key
 
 
@@ -118,6 +121,7 @@ async def create_api_key(
     )
     session.add(api_key)
     await session.flush()
+    record(session, "create", api_key, after=snapshot(api_key))
     return api_key, key
 
 

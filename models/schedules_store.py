@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.audit import record, snapshot
 from models.columns import utcnow
 from models.directory import require_team, require_users
 from models.errors import InUse, InvalidValue, UnknownReference
@@ -130,6 +131,7 @@ async def create_schedule(
     )
     session.add(schedule)
     await flush_unique(session, "name", _taken(name))
+    record(session, "create", schedule, after=snapshot(schedule))
     return schedule
 
 
@@ -138,6 +140,7 @@ async def update_schedule(
 ) -> Schedule:
     """``changes`` maps name, description, time_zone, layers (replacing every layer),
     team_id and handoff_notifications to new values."""
+    before = snapshot(schedule)
     if "time_zone" in changes or "layers" in changes:
         time_zone = changes.get("time_zone", schedule.time_zone)
         checked = check_layers(time_zone, changes.get("layers", schedule.layers))
@@ -158,6 +161,7 @@ async def update_schedule(
     schedule.updated_at = utcnow()
     session.add(schedule)
     await flush_unique(session, "name", _taken(schedule.name))
+    record(session, "update", schedule, before=before, after=snapshot(schedule))
     return schedule
 
 
@@ -167,8 +171,10 @@ async def delete_schedule(session: AsyncSession, schedule: Schedule) -> None:
     policies = await schedule_policy_ids(session, schedule.id)
     if policies:
         raise InUse(f"schedule is a target of escalation policies: {', '.join(policies)}", policies)
+    before = snapshot(schedule)
     await session.delete(schedule)
     await session.flush()
+    record(session, "delete", schedule, before=before)
 
 
 async def schedule_policy_ids(session: AsyncSession, schedule_id: str) -> list[str]:
@@ -238,6 +244,7 @@ async def add_override(
     )
     session.add(override)
     await session.flush()
+    record(session, "create", override, after=snapshot(override))
     return override
 
 
@@ -258,8 +265,10 @@ async def delete_override(session: AsyncSession, schedule_id: str, override_id: 
     override = await session.get(ScheduleOverride, override_id)
     if override is None or override.schedule_id != schedule_id:
         return False
+    before = snapshot(override)
     await session.delete(override)
     await session.flush()
+    record(session, "delete", override, before=before)
     return True
 
 
@@ -283,6 +292,7 @@ async def create_feed(
     )
     session.add(feed)
     await session.flush()
+    record(session, "create", feed, after=snapshot(feed))
     return feed, token
 
 
@@ -296,8 +306,11 @@ async def revoke_feeds(
         where = (col(CalendarFeed.user_id) == user_id) & col(CalendarFeed.schedule_id).is_(None)
     else:
         raise ValueError("revoke the feeds of a schedule or of a user")
-    result = await session.exec(delete(CalendarFeed).where(where))
-    return int(result.rowcount)
+    result = await session.exec(delete(CalendarFeed).where(where).returning(col(CalendarFeed.id)))
+    revoked = [row[0] for row in result.all()]
+    for feed_id in revoked:
+        record(session, "revoke", CalendarFeed, target_id=feed_id)
+    return len(revoked)
 
 
 async def find_feed(session: AsyncSession, token: str) -> CalendarFeed | None:

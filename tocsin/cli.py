@@ -31,6 +31,7 @@ def _with_session(
     from models.db import create_engine, session_scope
 
     async def run() -> dict[str, Any]:
+        _audit_as_cli()
         engine = create_engine(settings)
         try:
             async with session_scope(engine) as session:
@@ -39,6 +40,19 @@ def _with_session(
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _audit_as_cli() -> None:
+    """The audit log records what a command changes as ``cli``, with the OS user's name."""
+    import getpass
+
+    from models.audit import Actor, acting_as
+
+    try:
+        name: str | None = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, no USER: a bare container
+        name = None
+    acting_as(Actor("cli", name))
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -340,6 +354,7 @@ def cmd_override_add(args: argparse.Namespace, settings: Settings) -> int:
     start, end = _instant(args.start, "--start"), _instant(args.end, "--end")
 
     async def run() -> dict[str, Any]:
+        _audit_as_cli()
         engine = create_engine(settings)
         try:
             async with session_scope(engine) as session:

@@ -8,6 +8,7 @@ from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
 from web import (
     api_keys,
+    audit_log,
     calendar_feeds,
     change_events,
     contact_methods,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         calendar_feeds,
         oncall,
         api_keys,
+        audit_log,
         suppression,
         webhooks,
         slack,

@@ -5,10 +5,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from quart import has_request_context, request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from models import ApiKey, User
+from models.audit import Actor, acting_as
 from models.db import session_scope
 from models.directory import team_service_ids
 from tocsin.keys import hash_key
@@ -64,12 +66,14 @@ async def user_principal(engine: AsyncEngine, user_id: str) -> Principal | None:
         if user is None or user.password_hash is None:
             return None
         service_ids = None if user.role == "admin" else await team_service_ids(session, user.id)
-    return Principal(
-        kind="user",
-        id=user.id,
-        name=user.name,
-        scopes=role_scopes(user.role),
-        service_ids=service_ids,
+    return act_as(
+        Principal(
+            kind="user",
+            id=user.id,
+            name=user.name,
+            scopes=role_scopes(user.role),
+            service_ids=service_ids,
+        )
     )
 
 
@@ -84,10 +88,18 @@ async def authenticate(
     if not authorization:
         raise UNAUTHORIZED
     if integrations is not None and (match := _TOKEN.match(authorization)):
-        return await _integration_principal(integrations, match.group(1))
+        return act_as(await _integration_principal(integrations, match.group(1)))
     if match := _BEARER.match(authorization):
-        return await _api_key_principal(engine, match.group(1))
+        return act_as(await _api_key_principal(engine, match.group(1)))
     raise UNAUTHORIZED
+
+
+def act_as(principal: Principal) -> Principal:
+    """The audit log records the changes made in the rest of this request as the
+    principal's (models/audit.py), with the caller's X-Request-ID when it sent one."""
+    request_id = request.headers.get("X-Request-ID") if has_request_context() else None
+    acting_as(Actor(principal.actor, principal.name, request_id[:200] if request_id else None))
+    return principal
 
 
 async def _integration_principal(integrations: ConfigCache, key: str) -> Principal:

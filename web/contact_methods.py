@@ -6,7 +6,15 @@ from quart import Blueprint
 from quart_schema import document_request, document_response, tag
 
 from models import ContactMethod, NotificationRule, User
-from models.contacts import add_contact_method, check_urgency, contact_methods, rules, set_rule
+from models.contacts import (
+    add_contact_method,
+    check_urgency,
+    clear_rule,
+    contact_methods,
+    delete_contact_method,
+    rules,
+    set_rule,
+)
 from models.db import session_scope
 from web.bodies import parse_body
 from web.errors import error_responses
@@ -77,7 +85,7 @@ async def delete_method(user_id: str, method_id: str) -> dict[str, Any]:
         method = await session.get(ContactMethod, method_id)
         if method is None or method.user_id != user_id:
             raise not_found("Contact method")
-        await session.delete(method)
+        await delete_contact_method(session, method)
     return Deleted(id=method_id).model_dump(mode="json", by_alias=True)
 
 
@@ -129,5 +137,5 @@ async def delete_rule(user_id: str, urgency: str) -> dict[str, Any]:
         await _require_user(session, user_id)
         rule = await session.get(NotificationRule, (user_id, urgency))
         if rule is not None:
-            await session.delete(rule)
+            await clear_rule(session, rule)
     return await _rules_out(user_id)

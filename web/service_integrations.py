@@ -8,6 +8,7 @@ from quart import Blueprint
 from quart_schema import document_request, document_response, tag
 
 from models import Integration
+from models.audit import record, snapshot
 from models.catalog import disable_integration, list_integrations
 from models.db import session_scope
 from models.provisioning import create_integration
@@ -112,6 +113,7 @@ async def patch_route(service_id: str, integration_id: str) -> dict[str, Any]:
         integration = await session.get(Integration, integration_id)
         if integration is None or integration.service_id != service_id:
             raise not_found("Integration")
+        before = snapshot(integration)
         if body.name is not None:
             integration.name = body.name
         if body.config is not None:
@@ -123,6 +125,7 @@ async def patch_route(service_id: str, integration_id: str) -> dict[str, Any]:
         session.add(integration)
         await session.flush()
         await session.refresh(integration)
+        record(session, "update", integration, before=before, after=snapshot(integration))
     return integration_out(integration).model_dump(mode="json", by_alias=True)
 
 

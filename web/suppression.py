@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Service, SuppressionRule
+from models.audit import record, snapshot
 from models.columns import utcnow
 from models.db import session_scope
 from tocsin.keys import new_id
@@ -178,6 +179,7 @@ async def create_rule(service_id: str) -> tuple[dict[str, Any], int]:
             enabled=body.enabled,
         )
         session.add(rule)
+        record(session, "create", rule, after=snapshot(rule))
     return _out(rule), 201
 
 
@@ -211,6 +213,7 @@ async def patch_rule(service_id: str, rule_id: str) -> dict[str, Any]:
     async with session_scope(runtime().engine) as session:
         await _require_service(session, principal, service_id)
         rule = await _rule(session, service_id, rule_id)
+        before = snapshot(rule)
         changes = patch.model_dump(mode="json", by_alias=True, exclude_unset=True)
         spec_changes = patch.model_dump(
             mode="json", by_alias=True, exclude_unset=True, include=_SPEC_FIELDS
@@ -223,6 +226,7 @@ async def patch_rule(service_id: str, rule_id: str) -> dict[str, Any]:
             rule.enabled = changes["enabled"]
         rule.updated_at = utcnow()
         session.add(rule)
+        record(session, "update", rule, before=before, after=snapshot(rule))
     return _out(rule)
 
 
@@ -236,4 +240,5 @@ async def delete_rule(service_id: str, rule_id: str) -> tuple[str, int]:
         await _require_service(session, principal, service_id)
         rule = await _rule(session, service_id, rule_id)
         await session.delete(rule)
+        record(session, "delete", rule, before=snapshot(rule))
     return "", 204

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.ids import incident_id
     from workflows.messages import (
+        OPENED_MANUALLY,
         ActionIn,
         ActionResult,
         AlertIn,
@@ -206,10 +207,10 @@ class IncidentWorkflow:
             status=Status.OPEN,
         )
         self._incident.priority = request.priority
-        entry = self._record(request.actor, "status", "Opened manually", {"to": Status.OPEN.value})
+        entry = self._record(request.actor, "status", OPENED_MANUALLY, {"to": Status.OPEN.value})
         notifier = self._notifier()
         if notifier is not None:
-            notifier.event(entry.seq, EventType.TRIGGERED, request.actor, "Opened manually")
+            notifier.event(entry.seq, EventType.TRIGGERED, request.actor, OPENED_MANUALLY)
             notifier.begin_escalation()
 
     # --- actions of people and integrations -------------------------------------------------

@@ -99,6 +99,11 @@ class NoteIn(BaseModel):
     actor: str = ""
 
 
+# The message of the timeline entry a manually opened incident starts with (an alert's
+# incident starts with "Triggered"); the audit log tells the two apart by it.
+OPENED_MANUALLY = "Opened manually"
+
+
 class TimelineEntry(BaseModel):
     seq: int
     at: datetime

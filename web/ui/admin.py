@@ -1,8 +1,10 @@
 """Admin pages: API keys (created with scopes, shown once, revoked), users (create, change
-role) and teams (create, change name and members). Admins only, as in the API; the same
-request models and ``models`` functions as /api/api-keys, /api/users and /api/teams."""
+role), teams (create, change name and members) and the audit log. Admins only, as in the
+API; the same request models and ``models`` functions as /api/api-keys, /api/users,
+/api/teams and /api/audit-log."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import ValidationError
 from quart import abort, flash, redirect, render_template, request, url_for
@@ -13,6 +15,7 @@ from models.catalog import list_api_keys, revoke_api_key
 from models.db import session_scope
 from models.directory import create_team, create_user, member_ids, update_team, update_user
 from models.provisioning import SCOPES, create_api_key
+from web.audit_log import AuditLogQuery, audit_page
 from web.management_schemas import ApiKeyCreate, TeamCreate, TeamPatch, UserCreate, UserPatch
 from web.runtime import runtime
 from web.ui import ui_blueprint
@@ -99,6 +102,37 @@ async def keys_revoke(key_id: str) -> Any:
         abort(404)
     await flash(f"API key {api_key.name} revoked.", "info")
     return redirect(url_for("ui_admin.keys_page"))
+
+
+# --- audit log --------------------------------------------------------------------------
+
+
+@blueprint.get("/admin/audit-log")
+@page
+async def audit_page_view() -> Any:
+    """The newest entries matching the filters (the API's query parameters), with a link
+    to the next page."""
+    _require_admin()
+    filters = {k: v.strip() for k, v in request.args.items() if v.strip()}
+    error = None
+    entries: list[Any] = []
+    next_cursor = None
+    try:
+        query = AuditLogQuery.model_validate(filters)
+        entries, next_cursor = await audit_page(runtime().engine, query)
+    except ValidationError as err:
+        first = err.errors()[0]
+        error = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    except ValueError:
+        error = "invalid cursor"
+    older = None
+    if next_cursor is not None:
+        query_string = urlencode({**filters, "cursor": next_cursor})
+        older = f"{url_for('ui_admin.audit_page_view')}?{query_string}"
+    html = await render_template(
+        "admin_audit.html", entries=entries, filters=filters, error=error, older=older
+    )
+    return html, 400 if error else 200
 
 
 # --- users ------------------------------------------------------------------------------
