@@ -3,6 +3,7 @@ processes that each bind the port with SO_REUSEPORT (the kernel spreads connecti
 them) and die with their parent, as ``tocsin worker``'s copies do."""
 
 import asyncio
+import warnings
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -27,7 +28,10 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     from web.app import create_app
 
     app = create_app(settings)
-    await serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        # ``workers`` is set for SO_REUSEPORT, not for ``serve`` to run processes.
+        warnings.filterwarnings("ignore", "The config `workers` has no affect", Warning)
+        await serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
 
 def serve_from_environment() -> None:
