@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tocsin.metrics_dir import use_metrics_dir
 from tocsin.settings import Settings, get_settings
 
 
@@ -48,6 +49,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    use_metrics_dir(settings.data_dir, "api")  # before prometheus_client is imported
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
     from hypercorn.run import run
@@ -57,7 +59,9 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
-    config.accesslog = None
+    # Through the root logger, so they are JSON lines like every other (tocsin/logs.py).
+    config.accesslog = logging.getLogger("hypercorn.access") if settings.access_log else None
+    config.errorlog = logging.getLogger("hypercorn.error")
     # Longer than clients' and load balancers' idle timeouts, so the server is never the
     # side that closes a pooled connection while a request is being sent on it.
     config.keep_alive_timeout = 75
@@ -75,9 +79,14 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    use_metrics_dir(settings.data_dir, "worker")  # before prometheus_client is imported
+    from tocsin.metrics import serve
     from tocsin.processes import run_copies, run_until_signalled
     from worker import run_worker, serve_from_environment
 
+    if settings.worker_metrics_port is not None:
+        # This process serves every copy's values (prometheus-client multiprocess mode).
+        serve(settings.host, settings.worker_metrics_port)
     if settings.worker_processes > 1:
         # Several pollers of the one task queue: Temporal spreads the tasks among them.
         return run_copies(settings.worker_processes, serve_from_environment)
@@ -502,11 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    for noisy in ("pgserver", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from tocsin.logs import configure
+
+    configure(settings.log_level, json_lines=settings.log_format == "json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,6 +103,8 @@ def run_stack(settings: Settings) -> int:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    # Readable output on a terminal unless the operator asked (docs/observability.md).
+    env.setdefault("TOCSIN_LOG_FORMAT", "text")
     children: list[subprocess.Popen] = []
     pg = None
     # From the start, so a stop during start-up also cleans up; set explicitly because a

@@ -1,0 +1,42 @@
+"""The directory where a command's processes share their Prometheus values.
+
+prometheus-client's multiprocess mode (its documented way to run under Gunicorn-style
+process managers): every process writes its counters and histograms to memory-mapped files
+in ``PROMETHEUS_MULTIPROC_DIR``, and whichever process serves ``/metrics`` adds them up. The
+variable must be set before ``prometheus_client`` is first imported, so this module imports
+nothing of it: ``tocsin api`` and ``tocsin worker`` call :func:`use_metrics_dir` first, and
+their child processes inherit the variable.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def use_metrics_dir(data_dir: Path, command: str) -> Path:
+    """A fresh directory for this run of ``command`` (``<data_dir>/metrics/<command>-<pid>``),
+    set in the environment. Directories of runs that are gone (e.g. killed with -9) are
+    removed, so values never outlive their processes' run."""
+    root = data_dir.resolve() / "metrics"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob(f"{command}-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = root / f"{command}-{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
