@@ -215,3 +215,67 @@ async def test_worker_metrics_and_json_logs(
     paged = [line for line in lines if line["message"].startswith("notification ")]
     assert paged and all(ids.items() <= line.items() for line in paged), lines
     assert paged[0]["activity_type"] and paged[0]["run_id"]
+
+
+async def test_api_processes_share_one_metrics_view_and_log_access_as_json(
+    settings: Settings, tenant: Tenant, tmp_path: Path
+) -> None:
+    """`tocsin api` with two processes: every scrape, whichever process answers it, counts
+    the events every process received; access lines are JSON with the request id."""
+    port = free_port()
+    log_file = tmp_path / "api.log"
+    assert settings.database_url and settings.temporal_address
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TOCSIN_TASK_QUEUE": settings.task_queue,
+        "TOCSIN_PORT": str(port),
+        "TOCSIN_API_WORKERS": "2",
+        "TOCSIN_DATA_DIR": str(tmp_path / "data"),
+        "TOCSIN_ACCESS_LOG": "true",
+        "TOCSIN_LOG_FORMAT": "json",
+    }
+    with log_file.open("w") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tocsin.cli", "api", env=env, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    sent = 12
+    try:
+        await eventually(lambda: _answers(f"{url}/healthz"), "tocsin api", 90)
+        request_ids = []
+        for _ in range(sent):
+            # A connection each, so the processes share the requests.
+            async with httpx.AsyncClient(base_url=url, timeout=30) as one:
+                response = await one.post(
+                    "/api/events", json=trigger_body(new_key()), headers=tenant.token
+                )
+            assert response.status_code == 202
+            request_ids.append(response.headers["X-Request-ID"])
+        for _ in range(4):
+            async with httpx.AsyncClient(base_url=url, timeout=30) as one:
+                samples = await scrape(one)
+            assert value(samples, "tocsin_events_total", action="trigger") == sent
+            count = "tocsin_ingest_duration_seconds_count"
+            assert value(samples, count, endpoint="events.post_event", status="202") == sent
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 60)
+
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "hypercorn.access"]
+    posted = {line["request_id"]: line for line in access if line.get("method") == "POST"}
+    assert set(request_ids) <= posted.keys(), access
+    assert {posted[r]["status"] for r in request_ids} == {202}
+    ingest = [line for line in lines if line["logger"] == "tocsin.ingest"]
+    assert {line["request_id"] for line in ingest} == set(request_ids)
+    assert all(line["incident_id"].startswith("inc_") for line in ingest)
+
+
+async def _answers(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2) as probe:
+            return (await probe.get(url)).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -63,6 +63,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": _message(record),
+            # Which of a command's processes (API and worker run several).
+            "process": record.process,
         }
         line.update(_temporal_fields(record))
         line.update(context_fields())
@@ -90,7 +92,7 @@ def _access_fields(record: logging.LogRecord) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "method": args.get("m"),
         "path": args.get("U"),
-        "status": args.get("s"),
+        "status": int(str(args.get("s", 0))),
         "duration_ms": round(float(str(args.get("D", 0))) / 1000, 3),
         "remote": args.get("h"),
     }
