@@ -47,8 +47,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
 
 
-async def scrape(http: httpx.AsyncClient, url: str = "/metrics") -> Samples:
-    response = await http.get(url)
+async def scrape(
+    http: httpx.AsyncClient, url: str = "/metrics", headers: dict[str, str] | None = None
+) -> Samples:
+    response = await http.get(url, headers=headers)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return parse(response.text)
@@ -221,7 +223,8 @@ async def test_api_processes_share_one_metrics_view_and_log_access_as_json(
     settings: Settings, tenant: Tenant, tmp_path: Path
 ) -> None:
     """`tocsin api` with two processes: every scrape, whichever process answers it, counts
-    the events every process received; access lines are JSON with the request id."""
+    the events every process received; the metrics token is required when set; access lines
+    are JSON with the request id."""
     port = free_port()
     log_file = tmp_path / "api.log"
     assert settings.database_url and settings.temporal_address
@@ -235,6 +238,7 @@ async def test_api_processes_share_one_metrics_view_and_log_access_as_json(
         "TOCSIN_DATA_DIR": str(tmp_path / "data"),
         "TOCSIN_ACCESS_LOG": "true",
         "TOCSIN_LOG_FORMAT": "json",
+        "TOCSIN_METRICS_TOKEN": "scrape-secret",
     }
     with log_file.open("w") as log:
         proc = await asyncio.create_subprocess_exec(
@@ -253,12 +257,17 @@ async def test_api_processes_share_one_metrics_view_and_log_access_as_json(
                 )
             assert response.status_code == 202
             request_ids.append(response.headers["X-Request-ID"])
+        scraper = {"Authorization": "Bearer scrape-secret"}
         for _ in range(4):
             async with httpx.AsyncClient(base_url=url, timeout=30) as one:
-                samples = await scrape(one)
+                samples = await scrape(one, headers=scraper)
             assert value(samples, "tocsin_events_total", action="trigger") == sent
             count = "tocsin_ingest_duration_seconds_count"
             assert value(samples, count, endpoint="events.post_event", status="202") == sent
+        async with httpx.AsyncClient(base_url=url, timeout=30) as one:
+            assert (await one.get("/metrics")).status_code == 401
+            wrong = {"Authorization": "Bearer nope"}
+            assert (await one.get("/metrics", headers=wrong)).status_code == 401
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 60)
