@@ -50,6 +50,10 @@ class TemporalTelemetry:
         )
         self.runtime = Runtime(telemetry=TelemetryConfig(metrics=self.buffer, logging=logging_))
         self._metrics: dict[tuple[str, tuple[str, ...]], MetricWrapperBase | None] = {}
+        # The SDK reuses one object per metric and per attribute set, so their ids find the
+        # labelled child without sorting and formatting labels for every update. The
+        # objects are kept in the value, so their ids cannot be reused.
+        self._children: dict[tuple[int, int], tuple[object, object, Any]] = {}
 
     def drain(self) -> None:
         for update in self.buffer.retrieve_updates():
@@ -61,19 +65,30 @@ class TemporalTelemetry:
             await asyncio.sleep(DRAIN_SECONDS)
 
     def _apply(self, update: BufferedMetricUpdate) -> None:
+        key = (id(update.metric), id(update.attributes))
+        found = self._children.get(key)
+        if found is None:
+            found = (update.metric, update.attributes, self._child(update))
+            self._children[key] = found
+        child = found[2]
+        if child is None:
+            return
+        kind = update.metric.kind
+        if kind == BUFFERED_METRIC_KIND_COUNTER:
+            child.inc(update.value)
+        elif kind == BUFFERED_METRIC_KIND_GAUGE:
+            child.set(update.value)
+        else:
+            child.observe(update.value)
+
+    def _child(self, update: BufferedMetricUpdate) -> Any:
+        """The prometheus-client series for this metric and attribute set (None: dropped)."""
         attributes: Mapping[str, Any] = update.attributes
         names = tuple(sorted(attributes))
         metric = self._metric(update, names)
-        if metric is None:
-            return
-        child = metric.labels(*(str(attributes[n]) for n in names)) if names else metric
-        kind = update.metric.kind
-        if kind == BUFFERED_METRIC_KIND_COUNTER:
-            child.inc(update.value)  # type: ignore[attr-defined]
-        elif kind == BUFFERED_METRIC_KIND_GAUGE:
-            child.set(update.value)  # type: ignore[attr-defined]
-        else:
-            child.observe(update.value)  # type: ignore[attr-defined]
+        if metric is None or not names:
+            return metric
+        return metric.labels(*(str(attributes[n]) for n in names))
 
     def _metric(
         self, update: BufferedMetricUpdate, labels: tuple[str, ...]
