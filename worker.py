@@ -22,6 +22,7 @@ from activities.slack_rooms import SlackRoomActivities
 from models.db import create_engine
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
+from tocsin.temporal_telemetry import TemporalTelemetry
 from workflows import deliveries as deliveries_module
 from workflows import handoffs as handoffs_module
 from workflows import incident as incident_module
@@ -106,7 +107,8 @@ def build_worker(
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Poll until ``stop`` is set, then finish in-flight tasks and exit."""
-    client = await connect(settings)
+    telemetry = TemporalTelemetry()
+    client = await connect(settings, telemetry.runtime)
     # Idempotent; lets an external Temporal server work without a separate setup step.
     try:
         await register_search_attributes(client, settings.temporal_namespace)
@@ -117,11 +119,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     engine = create_engine(settings, pre_ping=False)
     warm_bytecode(SANDBOXED_MODULES)
     senders = build_senders(settings, engine)
+    draining = asyncio.create_task(telemetry.drain_forever())
     try:
         async with build_worker(client, engine, settings.task_queue, settings, senders):
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
     finally:
+        draining.cancel()
+        telemetry.drain()
         await close_senders(senders)
         await engine.dispose()
 

@@ -11,16 +11,24 @@ docs/notifications.md.
 """
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from activities.names import DELIVER
-from activities.notification_ledger import FINAL, DeliveryFailed, NotificationLedger, Sent
+from activities.notification_ledger import (
+    FINAL,
+    DeliveryFailed,
+    NotificationLedger,
+    Sent,
+    counted,
+)
 from models.notifications import Notification
-from workflows.notifications import Channel, Delivery, DeliveryResult
+from tocsin.logs import bound
+from tocsin.metrics import PAGE_LATENESS
+from workflows.notifications import Channel, Delivery, DeliveryResult, Purpose
 
 __all__ = ["DeliveryActivities", "DeliveryFailed", "Sender", "Sent"]
 
@@ -59,6 +67,18 @@ class DeliveryActivities:
         )
         if row.status in FINAL:
             return _result(row)
+        with bound(incident_id=delivery.event.incident.id):
+            result = await counted(
+                delivery.channel.value, delivery.purpose.value, self._send(delivery, row)
+            )
+            activity.logger.info(
+                "notification %s by %s: %s", delivery.key, delivery.channel.value, result.status
+            )
+        if result.status == "sent":
+            _observe_lateness(delivery)
+        return result
+
+    async def _send(self, delivery: Delivery, row: Notification) -> DeliveryResult:
         sender = self._senders.get(delivery.channel)
         reason = f"{delivery.channel} has no sender" if sender is None else sender.unavailable()
         if sender is None or reason is not None:
@@ -70,6 +90,14 @@ class DeliveryActivities:
         return await self._ledger.send_once(
             delivery.key, delivery.max_attempts, lambda: sender.send(delivery)
         )
+
+
+def _observe_lateness(delivery: Delivery) -> None:
+    """A page's lateness: from the moment its escalation step was due to now, when it was
+    sent (retries included: a page that needed three attempts reached its person late)."""
+    if delivery.purpose == Purpose.PAGE and delivery.due_at is not None:
+        late = (datetime.now(UTC) - delivery.due_at).total_seconds()
+        PAGE_LATENESS.labels(delivery.channel.value).observe(max(late, 0.0))
 
 
 def _result(row: Notification) -> DeliveryResult:

@@ -29,12 +29,12 @@ from activities.email import TIMEOUT_SECONDS as EMAIL_TIMEOUT_SECONDS
 from activities.email import send_message
 from activities.email_message import message_id
 from activities.names import HANDOFF_NOTICES, PLAN_HANDOFF, SEND_HANDOFF
-from activities.notification_ledger import FINAL, NotificationLedger, Sent
+from activities.notification_ledger import FINAL, NotificationLedger, Sent, counted
 from activities.slack import find_message, message_metadata, post_message
 from activities.slack_client import NOT_CONFIGURED, dm_channel, slack_client, user_id_for
 from models.columns import utcnow
 from models.db import session_scope
-from models.notifications import ContactMethod
+from models.notifications import ContactMethod, Notification
 from models.schedules import load_spec
 from models.shifts import Shift, render
 from models.user import User
@@ -212,6 +212,9 @@ class HandoffActivities:
         )
         if row.status in FINAL:
             return DeliveryResult(key=row.key, status=row.status, detail=row.detail)  # type: ignore[arg-type]
+        return await counted(notice.channel.value, PURPOSE, self._settle(notice, row))
+
+    async def _settle(self, notice: HandoffNotice, row: Notification) -> DeliveryResult:
         reason = self._unavailable(notice.channel)
         if reason is not None:
             return await self._ledger.finish(notice.key, "skipped", reason, Sent())

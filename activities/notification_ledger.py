@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from models.columns import utcnow
 from models.db import session_scope
 from models.notifications import Notification, NotificationAttempt
+from tocsin.metrics import NOTIFICATIONS
 from workflows.notifications import DeliveryResult
 
 FINAL = ("sent", "failed", "skipped")
@@ -131,6 +132,19 @@ class NotificationLedger:
         async with self._engine.begin() as conn:
             await conn.execute(_finished(key, status, detail, sent))
         return _result(key, status, detail, sent)
+
+
+async def counted(channel: str, purpose: str, outcome: Awaitable[DeliveryResult]) -> DeliveryResult:
+    """``outcome`` (a ledger call that sends or settles a notification) counted in
+    ``tocsin_notifications_total``; a failed attempt that Temporal will retry counts as
+    ``retry``. Rows already final are returned without this, so nothing counts twice."""
+    try:
+        result = await outcome
+    except ApplicationError:
+        NOTIFICATIONS.labels(channel, purpose, "retry").inc()
+        raise
+    NOTIFICATIONS.labels(channel, purpose, result.status).inc()
+    return result
 
 
 def _attempt(key: str, attempt: int, ok: bool, detail: str | None, data: dict[str, Any]) -> Insert:

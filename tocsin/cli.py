@@ -6,13 +6,13 @@ Every command takes ``--json`` and then prints exactly one JSON object.
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tocsin.metrics_dir import use_metrics_dir
 from tocsin.settings import Settings, get_settings
 
 
@@ -62,15 +62,21 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    use_metrics_dir(settings.data_dir, "api")  # before prometheus_client is imported
     from web.server import run_api
 
     return run_api(settings)
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    use_metrics_dir(settings.data_dir, "worker")  # before prometheus_client is imported
+    from tocsin.metrics import serve
     from tocsin.processes import run_copies, run_until_signalled
     from worker import run_worker, serve_from_environment
 
+    if settings.worker_metrics_port is not None:
+        # This process serves every copy's values (prometheus-client multiprocess mode).
+        serve(settings.host, settings.worker_metrics_port)
     if settings.worker_processes > 1:
         # Several pollers of the one task queue: Temporal spreads the tasks among them.
         return run_copies(settings.worker_processes, serve_from_environment)
@@ -496,11 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    for noisy in ("pgserver", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from tocsin.logs import configure
+
+    configure(settings.log_level, json_lines=settings.log_format == "json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,6 +103,8 @@ def run_stack(settings: Settings) -> int:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    # Readable output on a terminal unless the operator asked (docs/observability.md).
+    env.setdefault("TOCSIN_LOG_FORMAT", "text")
     children: list[subprocess.Popen] = []
     pg = None
     # From the start, so a stop during start-up also cleans up; set explicitly because a
@@ -146,6 +148,11 @@ def run_stack(settings: Settings) -> int:
 
         print(f"Tocsin API:    http://{settings.host}:{settings.port}  (OpenAPI: /openapi.json)")
         print(f"Tocsin UI:     http://{settings.host}:{settings.port}/  (docs/ui.md)")
+        if settings.worker_metrics_port is not None:
+            print(
+                f"Metrics:       http://{settings.host}:{settings.port}/metrics, worker "
+                f"http://{settings.host}:{settings.worker_metrics_port}/metrics"
+            )
         if not settings.temporal_address:
             print(f"Temporal UI:   http://127.0.0.1:{settings.temporal_ui_port}")
         print("Press Ctrl-C to stop.", flush=True)

@@ -7,6 +7,7 @@ embedded servers instead.
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,18 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
 
     log_level: str = "INFO"
+    # One JSON object per log line (docs/observability.md); `tocsin up` runs its children
+    # with text unless this is set.
+    log_format: Literal["json", "text"] = "json"
+    # Hypercorn's line per request (JSON like the rest); off by default: under an event
+    # storm it is one more line per event.
+    access_log: bool = False
+
+    # Prometheus metrics (docs/observability.md): the API serves /metrics on its own port;
+    # `tocsin worker` serves its processes' metrics on this port (None: not served). With a
+    # token, the API's /metrics needs `Authorization: Bearer <token>`.
+    worker_metrics_port: int | None = 9464
+    metrics_token: SecretStr | None = None
 
     # Where people open an incident from a notification (links in Slack and email).
     public_url: str = "http://127.0.0.1:8080"

@@ -17,6 +17,7 @@ from web import (
     health,
     incident_actions,
     incidents,
+    metrics,
     native_integrations,
     notifications,
     oncall,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         security=[{"apiKey": []}, {"integrationKey": []}],
     )
     register_error_handlers(app)
+    metrics.install(app, INGEST_BLUEPRINTS)
 
     @app.before_request
     async def reject_unstorable_text() -> None:

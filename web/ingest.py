@@ -5,16 +5,21 @@ their bodies into ``InboundEvent``s and hand them here: suppression is evaluated
 becomes one SignalWithStart, an acknowledge or resolve one update.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from tocsin import logs
+from tocsin.metrics import EVENTS
 from web.integrations.event import InboundEvent
 from web.runtime import Runtime
 from web.schemas import EventIncident
 from web.suppression_match import first_matching_rule
-from workflows.messages import ActionIn, AlertIn, Urgency
+from workflows.messages import ActionIn, AlertIn, Status, Urgency
 from workflows.severity import higher_urgency, urgency_for
+
+log = logging.getLogger("tocsin.ingest")
 
 Outcome = Literal["triggered", "deduplicated", "acknowledged", "resolved", "ignored"]
 
@@ -40,7 +45,28 @@ async def submit(
     """
     key = idempotency_key or event.idempotency_key
     if event.action == "trigger":
-        return await _trigger(rt, service_id, actor, event, key)
+        submitted = await _trigger(rt, service_id, actor, event, key)
+    else:
+        submitted = await _act(rt, service_id, actor, event, key)
+    _count(event, submitted)
+    return submitted
+
+
+def _count(event: InboundEvent, submitted: Submitted) -> None:
+    """``tocsin_events_total`` (a suppressed new incident counts as ``suppressed``), and the
+    incident id on the rest of the request's log lines."""
+    result: str = submitted.action
+    if submitted.incident is not None:
+        logs.bind(incident_id=submitted.incident.id)
+        if result == "triggered" and submitted.incident.status == Status.SUPPRESSED.value:
+            result = "suppressed"
+    EVENTS.labels(event.action, result).inc()
+    log.info("event %s: %s (dedup key %s)", event.action, result, submitted.dedup_key)
+
+
+async def _act(
+    rt: Runtime, service_id: str, actor: str, event: InboundEvent, key: str | None
+) -> Submitted:
     result = await rt.commands.act(
         service_id, event.dedup_key, event.action, ActionIn(actor=actor, idempotency_key=key)
     )

@@ -3,6 +3,7 @@ processes that each bind the port with SO_REUSEPORT (the kernel spreads connecti
 them) and die with their parent, as ``tocsin worker``'s copies do."""
 
 import asyncio
+import logging
 import warnings
 
 from hypercorn.asyncio import serve
@@ -15,7 +16,9 @@ from tocsin.settings import Settings, get_settings
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
-    config.accesslog = None
+    # Through the root logger, so they are JSON lines like every other (tocsin/logs.py).
+    config.accesslog = logging.getLogger("hypercorn.access") if settings.access_log else None
+    config.errorlog = logging.getLogger("hypercorn.error")
     # Longer than clients' and load balancers' idle timeouts, so the server is never the
     # side that closes a pooled connection while a request is being sent on it.
     config.keep_alive_timeout = 75

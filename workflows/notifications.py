@@ -75,6 +75,8 @@ class Delivery(BaseModel):
     # Escalation step (1-based) and round (0-based) of a page.
     step: int | None = None
     round: int | None = None
+    # A page: when its escalation step was due (the page lateness metric, tocsin/metrics.py).
+    due_at: datetime | None = None
     # UPDATE and REPLY: the Slack message they refer to.
     slack_channel: str | None = None
     slack_ts: str | None = None

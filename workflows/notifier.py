@@ -272,6 +272,7 @@ class Notifier:
             self._host.escalation_finished()
             return
         cycle = self.state.escalation.cycle
+        due_at = self.state.escalation.due_at
         step, following = fire(lookup.policy, self.state.escalation, workflow.now())
         self._set_escalation(following)
         if step is None:
@@ -329,9 +330,11 @@ class Notifier:
                 recipient=page.recipient,
                 step=step.index + 1,
                 round=step.round,
+                due_at=due_at,
             )
             for page in pages
         ]
+        workflow.logger.info("escalation %s: %d page(s)", label, len(deliveries))
         if following.finished:
             self._host.escalation_finished()
         # The step's deliveries go on beside the escalation: a channel that retries for
