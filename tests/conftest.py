@@ -127,6 +127,8 @@ def settings(
         smtp_port=smtp_server.port,
         smtp_starttls=False,
         webhook_signing_key="test-webhook-signing-key",
+        # The fake receivers listen on 127.0.0.1; tests/test_ssrf_guard.py turns it off.
+        webhook_allow_private_targets=True,
         secret_key="test-secret-key",
         slack_bot_token=TEST_BOT_TOKEN,
         slack_signing_secret=TEST_SIGNING_SECRET,

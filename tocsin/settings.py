@@ -78,12 +78,17 @@ class Settings(BaseSettings):
     # Outgoing webhooks are signed with a per-service secret derived from this key, so no
     # secret is stored in the database (docs/webhooks.md). Without it webhooks are skipped.
     webhook_signing_key: SecretStr | None = None
+    # Webhooks may reach loopback, private, link-local and other non-public addresses only
+    # when this is on (docs/security.md); tests turn it on for their local receivers.
+    webhook_allow_private_targets: bool = False
 
     # Amazon SNS deliveries (CloudWatch alarms, docs/integrations.md): signing certificates
     # and subscription confirmations are fetched only from hosts matching this pattern, and
     # only over https. Tests point both at a local server.
     sns_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
     sns_allow_http: bool = False
+    # Signed SNS messages older than this (by their Timestamp) are refused as replays.
+    sns_max_age_seconds: float = 3600.0
 
     def temporal_ui_base(self) -> str:
         url = self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"
