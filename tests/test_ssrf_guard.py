@@ -14,19 +14,17 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from activities.outbound_http import ForbiddenTarget, GuardedResolver
 from activities.webhook import BODY_EXCERPT_CHARS, WebhookSender
-from tests.conftest import Tenant, free_port, make_api_key
+from tests.app_server import serving
+from tests.conftest import Tenant, make_api_key
 from tests.delivery_harness import Deliver, attempts, delivery_worker, make_delivery
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tocsin.settings import Settings
 from tocsin.ssrf import host_refusal, url_refusal
-from web.app import create_app
 from workflows.notifications import Channel
 
 REFUSED_HOSTS = [
@@ -226,24 +224,12 @@ async def test_a_silent_receiver_times_out(settings: Settings, odd_receiver: str
 
 @pytest_asyncio.fixture(scope="module")
 async def guarded_api(guarded: Settings, worker: None) -> AsyncIterator[httpx.AsyncClient]:
-    """A second real API, under Hypercorn, with private targets not allowed."""
-    port = free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    stop = asyncio.Event()
-    app = create_app(guarded.model_copy(update={"port": port}))
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        for _ in range(100):
-            try:
-                await http.get("/healthz")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
+    """A second real API with private targets not allowed."""
+    async with (
+        serving(guarded) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
         yield http
-    stop.set()
-    await task
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # Signs the web UI's session cookie (docs/ui.md). Without it the UI answers 503; the
     # dev stack makes one in the data dir.
     secret_key: SecretStr | None = None
+    # Sign-in throttling (docs/security.md): at most this many failed sign-ins per account
+    # and per client address within the window; then 429 until the window has passed.
+    login_attempts_per_account: int = Field(default=5, ge=1)
+    login_attempts_per_address: int = Field(default=20, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
 
     # Slack (docs/notifications.md). Without a bot token Slack deliveries are skipped and the
     # timeline says so; without a signing secret /api/slack/* answers 503.

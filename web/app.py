@@ -36,6 +36,7 @@ from web.errors import ApiError, register_error_handlers
 from web.ratelimit import SlidingWindowLimiter
 from web.readwait import ProjectionWaiter
 from web.runtime import Runtime, runtime
+from web.security_headers import register_security_headers
 from web.text import storable
 from web.ui import register_ui
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         security=[{"apiKey": []}, {"integrationKey": []}],
     )
     register_error_handlers(app)
+    register_security_headers(app, settings)
 
     @app.before_request
     async def reject_unstorable_text() -> None:
