@@ -18,11 +18,7 @@ from tocsin.settings import Settings
 # The longest email kept in a key; longer input cannot name an account (emails are ≤ 320).
 MAX_EMAIL = 320
 
-_TAKE = text(
-    "SELECT a.granted, a.retry_after, i.granted, i.retry_after"
-    " FROM tocsin_rate_limit_take(:account, 1, :per_account, :window) AS a,"
-    " tocsin_rate_limit_take(:address, 1, :per_address, :window) AS i"
-)
+_TAKE = text("SELECT granted, retry_after FROM tocsin_rate_limit_take(:key, 1, :limit, :window)")
 _FORGET_ACCOUNT = text("DELETE FROM rate_limit_bucket WHERE key = :account")
 _RETURN_ONE = text(
     "UPDATE rate_limit_bucket SET hits = hits - 1 WHERE key = :address AND hits > 0"
@@ -41,24 +37,19 @@ def login_keys(email: str, address: str | None) -> LoginKeys:
 
 
 async def reserve(engine: AsyncEngine, settings: Settings, keys: LoginKeys) -> int | None:
-    """Take one attempt from both buckets: None to go ahead, else the seconds to wait."""
+    """Take one attempt from both buckets: None to go ahead, else the seconds to wait. The
+    address goes first, so a throttled address cannot add buckets for ever new emails."""
+    window = settings.login_window_seconds
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                _TAKE,
-                {
-                    "account": keys.account,
-                    "address": keys.address,
-                    "per_account": settings.login_attempts_per_account,
-                    "per_address": settings.login_attempts_per_address,
-                    "window": settings.login_window_seconds,
-                },
-            )
-        ).one()
-    account_granted, account_wait, address_granted, address_wait = row
-    if account_granted and address_granted:
-        return None
-    return max(account_wait, address_wait, 1)
+        for key, limit in (
+            (keys.address, settings.login_attempts_per_address),
+            (keys.account, settings.login_attempts_per_account),
+        ):
+            params = {"key": key, "limit": limit, "window": window}
+            granted, wait = (await conn.execute(_TAKE, params)).one()
+            if not granted:
+                return max(int(wait), 1)
+    return None
 
 
 async def succeeded(engine: AsyncEngine, keys: LoginKeys) -> None:
