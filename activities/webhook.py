@@ -4,6 +4,10 @@ A webhook cannot be asked whether an earlier attempt arrived, so ``find_sent`` k
 and a retry after a crash posts again with the same ``X-Tocsin-Delivery``; receivers dedup on
 it. Retryable answers (408, 425, 429, 5xx, timeouts, refused connections) go back to the
 activity's retry policy; any other non-2xx answer is final, since the receiver told us no.
+
+Every request is bounded (docs/security.md): only public addresses unless the operator
+allows private ones (activities/outbound_http.py), no redirect followed (a 3xx is a final
+refusal), at most ``BODY_EXCERPT_CHARS`` of the answer read, ``TIMEOUT_SECONDS`` in all.
 """
 
 import time
@@ -13,6 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from activities.deliveries import DeliveryFailed, Sent
+from activities.outbound_http import forbidden, guarded_session, target_refusal
 from activities.webhook_payload import webhook_body
 from tocsin import webhook_signing as signing
 from tocsin.settings import Settings
@@ -32,6 +37,7 @@ class WebhookSender:
         self._signing_key = key.get_secret_value() if key is not None else None
         self._public_url = settings.public_url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._allow_private = settings.webhook_allow_private_targets
         self._session: aiohttp.ClientSession | None = None
 
     def unavailable(self) -> str | None:
@@ -47,6 +53,9 @@ class WebhookSender:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DeliveryFailed(f"not an http(s) URL: {url[:200]}", retryable=False)
+        refusal = target_refusal(parts.hostname, self._allow_private)
+        if refusal is not None:
+            raise DeliveryFailed(f"refused target: {refusal}", retryable=False)
         if not self._signing_key:  # deliver() asks unavailable() first; never sign with ""
             raise DeliveryFailed(self.unavailable() or "no signing key", retryable=False)
         body = webhook_body(delivery, self._public_url)
@@ -69,6 +78,9 @@ class WebhookSender:
         except TimeoutError as err:
             raise DeliveryFailed(f"no answer within {self._timeout.total:.0f}s") from err
         except aiohttp.ClientError as err:
+            refused = forbidden(err)
+            if refused is not None:  # what a name resolves to rarely changes: final
+                raise DeliveryFailed(f"refused target: {refused}", retryable=False) from err
             raise DeliveryFailed(f"connection failed: {err!r}") from err
         if 200 <= status < 300:
             return Sent(external_id=f"HTTP {status}", data={"status": status})
@@ -84,7 +96,9 @@ class WebhookSender:
     def _client(self) -> aiohttp.ClientSession:
         # One session per worker process: connections to a receiver are pooled and reused.
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = guarded_session(
+                allow_private=self._allow_private, timeout=self._timeout
+            )
         return self._session
 
     async def close(self) -> None:

@@ -52,7 +52,7 @@ from bench.stack import Monitor, Stack, roots, running_stack
 from models import Incident
 from models.db import create_engine, session_scope
 from models.provisioning import create_api_key
-from tocsin.keys import new_id
+from tocsin.keys import ApiKeyHasher, new_id
 from tocsin.settings import Settings
 from web.queries import encode_cursor, incident_count_query, incident_filters, incident_page_query
 from workflows.ids import incident_workflow_id
@@ -361,9 +361,18 @@ async def measure(stack: Stack, args: argparse.Namespace) -> Run:
             print(f"loaded {loaded.rows} in {loaded.seconds:.1f}s", flush=True)
             restricted = frozenset(loaded.services[1 : 1 + args.restricted_services])
             async with session_scope(engine) as session:
-                _, key = await create_api_key(session, "bench read", ["incidents:read"])
+                # Keyed as the API keys them when this environment has its key; the API
+                # finds a key stored unkeyed too.
+                hasher = ApiKeyHasher.from_settings(Settings())
+                _, key = await create_api_key(
+                    session, "bench read", ["incidents:read"], hasher=hasher
+                )
                 _, some_key = await create_api_key(
-                    session, "bench read some", ["incidents:read"], sorted(restricted)
+                    session,
+                    "bench read some",
+                    ["incidents:read"],
+                    sorted(restricted),
+                    hasher=hasher,
                 )
                 conn = await session.connection()
                 pg_version = str((await conn.execute(text("SHOW server_version"))).scalar_one())

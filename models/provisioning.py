@@ -16,7 +16,7 @@ from models.errors import InvalidValue, UnknownReference
 from models.escalation_policies import require_policy
 from models.service import Integration, Service
 from models.user import User
-from tocsin.keys import hash_key, new_api_key, new_id, new_integration_key
+from tocsin.keys import ApiKeyHasher, hash_key, new_api_key, new_id, new_integration_key
 
 SCOPES = frozenset(
     {
@@ -94,10 +94,12 @@ async def create_api_key(
     scopes: list[str],
     service_ids: list[str] | None = None,
     *,
+    hasher: ApiKeyHasher,
     user_id: str | None = None,
 ) -> tuple[ApiKey, str]:
     """``user_id``: the key acts for that user; unless the user is an admin it then reaches
-    only the services of the user's teams (see web/auth.py)."""
+    only the services of the user's teams (see web/auth.py). ``hasher``: how the key is
+    stored (``ApiKeyHasher.from_settings``)."""
     unknown = set(scopes) - SCOPES
     if unknown:
         raise InvalidValue("scopes", f"unknown scopes: {', '.join(sorted(unknown))}")
@@ -113,7 +115,7 @@ async def create_api_key(
     api_key = ApiKey(
         id=new_id("key"),
         name=name,
-        key_hash=hash_key(key),
+        key_hash=hasher.stored(key),
         key_prefix=key[:10],
         scopes=sorted(set(scopes)),
         service_ids=service_ids,

@@ -29,6 +29,7 @@ from models.migrate import upgrade
 from models.provisioning import create_api_key, create_integration, create_service
 from tests.fakes.slack_api import TEST_BOT_TOKEN, TEST_SIGNING_SECRET, FakeSlack
 from tocsin.devstack import start_temporal_dev_server
+from tocsin.keys import ApiKeyHasher
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
 from web.server import serve_api
@@ -42,6 +43,10 @@ pytest_plugins = [
     "tests.fakes.slack_fixtures",
     "tests.fakes.webhook_receiver",
 ]
+
+WEBHOOK_SIGNING_KEY = "test-webhook-signing-key"
+# How the test settings store API keys (keyed by the webhook signing key).
+API_KEYS = ApiKeyHasher(WEBHOOK_SIGNING_KEY)
 
 # Small enough that a test with a few dozen events exercises continue-as-new.
 SUGGEST_CONTINUE_AS_NEW_AFTER = 60
@@ -124,7 +129,9 @@ def settings(
         smtp_host=smtp_server.host,
         smtp_port=smtp_server.port,
         smtp_starttls=False,
-        webhook_signing_key="test-webhook-signing-key",
+        webhook_signing_key=WEBHOOK_SIGNING_KEY,
+        # The fake receivers listen on 127.0.0.1; tests/test_ssrf_guard.py turns it off.
+        webhook_allow_private_targets=True,
         secret_key="test-secret-key",
         slack_bot_token=TEST_BOT_TOKEN,
         slack_signing_secret=TEST_SIGNING_SECRET,
@@ -215,7 +222,7 @@ async def make_tenant(engine: AsyncEngine, name: str | None = None) -> Tenant:
         service = await create_service(session, name)
         _, integration_key = await create_integration(session, service.id, "test")
         _, api_key = await create_api_key(
-            session, f"{name}-key", ["events:write", "incidents:read"], None
+            session, f"{name}-key", ["events:write", "incidents:read"], None, hasher=API_KEYS
         )
     return Tenant(service.id, name, integration_key, api_key)
 
@@ -224,7 +231,7 @@ async def make_api_key(
     engine: AsyncEngine, scopes: list[str], service_ids: list[str] | None = None
 ) -> str:
     async with session_scope(engine) as session:
-        _, key = await create_api_key(session, "k", scopes, service_ids)
+        _, key = await create_api_key(session, "k", scopes, service_ids, hasher=API_KEYS)
     return key
 
 

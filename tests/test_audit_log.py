@@ -14,7 +14,7 @@ from models import AuditEntry, TimelineEntry
 from models.audit import REDACTED
 from models.db import session_scope
 from models.provisioning import create_api_key
-from tests.conftest import Tenant, make_api_key, new_key, trigger_body
+from tests.conftest import API_KEYS, Tenant, make_api_key, new_key, trigger_body
 from tests.test_projection import snapshot as incident_snapshot
 from tests.test_users_teams import tocsin
 from workflows.messages import Projection, Status
@@ -36,7 +36,7 @@ async def admin_key(engine: AsyncEngine, scopes: list[str] | None = None) -> tup
     """A fresh key (admin unless ``scopes``): its id, name and plaintext."""
     name = unique("auditor")
     async with session_scope(engine) as session:
-        row, key = await create_api_key(session, name, scopes or ["admin"])
+        row, key = await create_api_key(session, name, scopes or ["admin"], hasher=API_KEYS)
     return row.id, name, key
 
 
@@ -433,7 +433,7 @@ async def test_entries_commit_with_their_change(engine: AsyncEngine) -> None:
     name = unique("rolled-back")
     try:
         async with session_scope(engine) as session:
-            await create_api_key(session, name, ["incidents:read"])
+            await create_api_key(session, name, ["incidents:read"], hasher=API_KEYS)
             raise RuntimeError("abort")
     except RuntimeError:
         pass

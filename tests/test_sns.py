@@ -2,6 +2,7 @@
 anything else is refused, and only allowed URLs are ever fetched."""
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -72,6 +73,28 @@ async def test_tampered_notification_is_refused(
     message = notification(signer, fake.cert_url(signer), alarm_message())
     error = await refused({**message, field: value})
     assert (error.status, error.code) == (401, "INVALID_SIGNATURE")
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2020-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z", "not a time", "2020-01-01T00:00:00"],
+)
+async def test_an_old_signed_notification_is_refused(
+    fake: FakeSns, signer: SnsSigner, timestamp: str
+) -> None:
+    """Correctly signed, but not from now: a captured message replayed."""
+    message = notification(signer, fake.cert_url(signer), alarm_message(), timestamp=timestamp)
+    error = await refused(message)
+    assert error.status in (400, 401)
+    assert fake.fetched == [], "refused before fetching anything"
+
+
+async def test_the_age_limit_is_a_setting(fake: FakeSns, signer: SnsSigner) -> None:
+    an_hour_ago = (datetime.now(UTC) - timedelta(minutes=61)).isoformat()
+    message = notification(signer, fake.cert_url(signer), alarm_message(), timestamp=an_hour_ago)
+    assert (await refused(message)).code == "INVALID_SIGNATURE"
+    lenient = LOCAL.model_copy(update={"sns_max_age_seconds": 7200})
+    assert await sns.receive(NO_HEADERS, message, lenient) == message
 
 
 async def test_dropped_subject_is_refused(fake: FakeSns, signer: SnsSigner) -> None:

@@ -8,10 +8,11 @@ from temporalio.client import Client
 from models.db import session_scope
 from models.directory import create_user
 from models.provisioning import create_api_key
-from tests.conftest import Tenant, make_api_key
+from tests.conftest import API_KEYS, Tenant, make_api_key
 from tests.delivery_harness import delivery_worker, make_delivery
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tocsin import webhook_signing as signing
+from tocsin.keys import ApiKeyHasher
 from tocsin.settings import Settings
 from workflows.notifications import Channel
 
@@ -49,7 +50,9 @@ async def test_only_admins_read_secrets(
     restricted_admin = await make_api_key(engine, ["admin"], [tenant.service_id])
     async with session_scope(engine) as session:
         user = await create_user(session, "Res Ponder", f"{tenant.service_name}@example.test")
-        _, user_key = await create_api_key(session, "mine", ["services:read"], user_id=user.id)
+        _, user_key = await create_api_key(
+            session, "mine", ["services:read"], user_id=user.id, hasher=API_KEYS
+        )
 
     for key, code in (
         (reader, "MISSING_SCOPE"),
@@ -74,7 +77,9 @@ async def test_503_when_signing_is_not_configured(
 ) -> None:
     from web.app import create_app
 
-    admin = await make_api_key(engine, ["admin"])
+    # Without the signing key API keys are hashed unkeyed (tocsin/keys.py): make one so.
+    async with session_scope(engine) as session:
+        _, admin = await create_api_key(session, "admin", ["admin"], hasher=ApiKeyHasher(None))
     app = create_app(settings.model_copy(update={"webhook_signing_key": None}))
     async with app.test_app() as running:
         got = await running.test_client().get(

@@ -152,12 +152,20 @@ def cmd_integration_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     from models.provisioning import create_api_key
+    from tocsin.keys import ApiKeyHasher
 
     scopes = ["admin"] if args.admin else _split(args.scopes)
     services = _split(args.services) if args.services else None
 
     async def work(session: Any) -> dict[str, Any]:
-        api_key, key = await create_api_key(session, args.name, scopes, services, user_id=args.user)
+        api_key, key = await create_api_key(
+            session,
+            args.name,
+            scopes,
+            services,
+            user_id=args.user,
+            hasher=ApiKeyHasher.from_settings(settings),
+        )
         return {
             "id": api_key.id,
             "name": api_key.name,

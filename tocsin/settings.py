@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     # Signs the web UI's session cookie (docs/ui.md). Without it the UI answers 503; the
     # dev stack makes one in the data dir.
     secret_key: SecretStr | None = None
+    # Sign-in throttling (docs/security.md): at most this many failed sign-ins per account
+    # and per client address within the window; then 429 until the window has passed.
+    login_attempts_per_account: int = Field(default=5, ge=1)
+    login_attempts_per_address: int = Field(default=20, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
 
     # Slack (docs/notifications.md). Without a bot token Slack deliveries are skipped and the
     # timeline says so; without a signing secret /api/slack/* answers 503.
@@ -91,12 +96,17 @@ class Settings(BaseSettings):
     # Outgoing webhooks are signed with a per-service secret derived from this key, so no
     # secret is stored in the database (docs/webhooks.md). Without it webhooks are skipped.
     webhook_signing_key: SecretStr | None = None
+    # Webhooks may reach loopback, private, link-local and other non-public addresses only
+    # when this is on (docs/security.md); tests turn it on for their local receivers.
+    webhook_allow_private_targets: bool = False
 
     # Amazon SNS deliveries (CloudWatch alarms, docs/integrations.md): signing certificates
     # and subscription confirmations are fetched only from hosts matching this pattern, and
     # only over https. Tests point both at a local server.
     sns_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
     sns_allow_http: bool = False
+    # Signed SNS messages older than this (by their Timestamp) are refused as replays.
+    sns_max_age_seconds: float = 3600.0
 
     def temporal_ui_base(self) -> str:
         url = self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"

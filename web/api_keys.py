@@ -10,6 +10,7 @@ from models import ApiKey
 from models.catalog import list_api_keys, revoke_api_key
 from models.db import session_scope
 from models.provisioning import create_api_key
+from tocsin.keys import ApiKeyHasher
 from web.bodies import parse_body
 from web.errors import error_responses
 from web.management import (
@@ -69,7 +70,12 @@ async def post_route() -> tuple[dict[str, Any], int]:
     with refusals_as_api_errors():
         async with session_scope(runtime().engine) as session:
             api_key, key = await create_api_key(
-                session, body.name, body.scopes, body.service_ids, user_id=body.user_id
+                session,
+                body.name,
+                body.scopes,
+                body.service_ids,
+                user_id=body.user_id,
+                hasher=ApiKeyHasher.from_settings(runtime().settings),
             )
     created = ApiKeyCreated(**api_key_out(api_key).model_dump(), key=key)
     return created.model_dump(mode="json", by_alias=True), 201

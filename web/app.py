@@ -38,6 +38,7 @@ from web.errors import ApiError, register_error_handlers
 from web.ratelimit import SharedLimiter
 from web.readwait import ProjectionWaiter
 from web.runtime import Runtime, runtime
+from web.security_headers import register_security_headers
 from web.text import storable
 from web.ui import register_ui
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     )
     register_error_handlers(app)
     metrics.install(app, INGEST_BLUEPRINTS)
+    register_security_headers(app, settings)
 
     @app.before_request
     async def reject_unstorable_text() -> None:

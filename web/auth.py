@@ -13,10 +13,11 @@ from models import ApiKey, User
 from models.audit import Actor, acting_as
 from models.db import session_scope
 from models.directory import team_service_ids
-from tocsin.keys import hash_key
+from tocsin.keys import ApiKeyHasher
 from web.config_cache import ConfigCache
 from web.errors import ApiError
 from web.integrations.registry import EVENTS_API
+from web.runtime import runtime
 
 _TOKEN = re.compile(r'^Token\s+token="?([^"\s]+)"?\s*$', re.IGNORECASE)
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
@@ -116,13 +117,18 @@ async def _integration_principal(integrations: ConfigCache, key: str) -> Princip
 
 
 async def _api_key_principal(engine: AsyncEngine, key: str) -> Principal:
+    hasher = ApiKeyHasher.from_settings(runtime().settings)
     async with session_scope(engine) as session:
         result = await session.exec(
-            select(ApiKey).where(ApiKey.key_hash == hash_key(key), col(ApiKey.revoked_at).is_(None))
+            select(ApiKey).where(
+                col(ApiKey.key_hash).in_(hasher.candidates(key)), col(ApiKey.revoked_at).is_(None)
+            )
         )
         api_key = result.first()
         if api_key is None:
             raise UNAUTHORIZED
+        if hasher.outdated(api_key.key_hash):  # stored unkeyed (older): keyed from now on
+            api_key.key_hash = hasher.stored(key)
         scopes = frozenset(api_key.scopes)
         service_ids = None if api_key.service_ids is None else frozenset(api_key.service_ids)
         if api_key.user_id is not None:

@@ -30,6 +30,7 @@ from web.management_schemas import (
 )
 from web.runtime import runtime
 from web.users import READ_SCOPES
+from web.webhook_targets import check_webhook_target
 
 blueprint = Blueprint("contact_methods", __name__)
 
@@ -68,6 +69,8 @@ async def post_method(user_id: str) -> tuple[dict[str, Any], int]:
     await unrestricted_principal("users:write")
     body = await parse_body(ContactMethodCreate)
     with refusals_as_api_errors():
+        if body.type == "webhook":
+            check_webhook_target("address", body.address)
         async with session_scope(runtime().engine) as session:
             await _require_user(session, user_id)
             method = await add_contact_method(session, user_id, body.type, body.address, body.label)

@@ -32,6 +32,7 @@ from web.management_schemas import (
     ServicePatch,
 )
 from web.runtime import runtime
+from web.webhook_targets import check_webhook_target
 from workflows.messages import ActionIn
 
 blueprint = Blueprint("services", __name__)
@@ -82,6 +83,7 @@ async def post_route() -> tuple[dict[str, Any], int]:
 
 async def create_service_from(session: AsyncSession, body: ServiceCreate) -> Service:
     """A service as a ServiceCreate describes it: the API's and the UI's one way in."""
+    check_webhook_target("webhook_url", body.webhook_url)
     return await create_service(
         session,
         body.name,
@@ -119,8 +121,16 @@ async def patch_route(service_id: str) -> dict[str, Any]:
             service = await live_service(session, service_id)
             if service is None:
                 raise not_found("Service")
-            await update_service_row(session, service, body.model_dump(exclude_unset=True))
+            await update_service_from(session, service, body.model_dump(exclude_unset=True))
     return service_out(service)
+
+
+async def update_service_from(
+    session: AsyncSession, service: Service, changes: dict[str, Any]
+) -> None:
+    """Apply a ServicePatch's fields: the API's and the UI's one way to change a service."""
+    check_webhook_target("webhook_url", changes.get("webhook_url"))
+    await update_service_row(session, service, changes)
 
 
 @blueprint.delete("/api/services/<service_id>")

@@ -7,13 +7,16 @@ signatures of Amazon SNS messages") with the key of an X.509 certificate it publ
 ``SubscribeURL``s are fetched only over https from hosts matching
 ``settings.sns_host_pattern``, so a forged message cannot make us trust a key of its own or
 request a URL of its choosing. Certificates are cached in memory by URL (SNS rotates them
-rarely, and a new one has a new URL).
+rarely, and a new one has a new URL). A signed message stays valid forever, so one whose
+``Timestamp`` is further than ``settings.sns_max_age_seconds`` from now is refused: a
+captured message cannot be replayed later.
 """
 
 import base64
 import binascii
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +60,7 @@ async def receive(
     """The verified Notification, or None when the message carries nothing to ingest
     (a subscription confirmation, which is confirmed here, or an unsubscribe notice)."""
     message = checked_message(headers, body)
+    check_age(message, settings, datetime.now(UTC))
     await verify(message, settings)
     if message["Type"] == "SubscriptionConfirmation":
         await confirm_subscription(message, settings)
@@ -109,6 +113,22 @@ def allowed_url(url: Any, settings: Settings) -> bool:
     if parts.scheme not in schemes or not host or parts.username or parts.password:
         return False
     return re.fullmatch(settings.sns_host_pattern, host) is not None
+
+
+def check_age(message: Mapping[str, Any], settings: Settings, now: datetime) -> None:
+    """Raise 401 unless the message's ``Timestamp`` is within the allowed age of ``now``
+    (either way: a clock that runs ahead is no excuse for a timestamp in the future)."""
+    try:
+        sent = datetime.fromisoformat(message["Timestamp"])
+    except ValueError as err:
+        raise _invalid_payload("Timestamp is not an ISO 8601 time") from err
+    if sent.tzinfo is None:
+        raise _invalid_payload("Timestamp has no time zone")
+    if abs((now - sent).total_seconds()) > settings.sns_max_age_seconds:
+        raise _invalid_signature(
+            f"the message's Timestamp is more than {settings.sns_max_age_seconds:.0f} s "
+            "from now (a replayed message?)"
+        )
 
 
 async def verify(message: Mapping[str, Any], settings: Settings) -> None:

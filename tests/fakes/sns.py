@@ -63,13 +63,14 @@ def notification(
     subject: str | None = 'ALARM: "HighCPU" in EU (Ireland)',
     version: str = "1",
     topic_arn: str = TOPIC_ARN,
+    timestamp: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "Type": "Notification",
         "MessageId": str(uuid.uuid4()),
         "TopicArn": topic_arn,
         "Message": message,
-        "Timestamp": _now(),
+        "Timestamp": timestamp or _now(),
         "SignatureVersion": version,
         "SigningCertURL": cert_url,
         "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",

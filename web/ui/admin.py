@@ -15,6 +15,7 @@ from models.catalog import list_api_keys, revoke_api_key
 from models.db import session_scope
 from models.directory import create_team, create_user, member_ids, update_team, update_user
 from models.provisioning import SCOPES, create_api_key
+from tocsin.keys import ApiKeyHasher
 from web.audit_log import AuditLogQuery, audit_page
 from web.management_schemas import ApiKeyCreate, TeamCreate, TeamPatch, UserCreate, UserPatch
 from web.runtime import runtime
@@ -83,7 +84,12 @@ async def keys_post() -> Any:
         body = ApiKeyCreate.model_validate(values)
         async with session_scope(runtime().engine) as session:
             api_key, key = await create_api_key(
-                session, body.name, body.scopes, None, user_id=body.user_id
+                session,
+                body.name,
+                body.scopes,
+                None,
+                user_id=body.user_id,
+                hasher=ApiKeyHasher.from_settings(runtime().settings),
             )
     except ValidationError as err:
         return await _keys_page(errors=field_errors(err), values=values)

@@ -1,4 +1,5 @@
-"""Sign-in and sign-out with email and password."""
+"""Sign-in and sign-out with email and password; failed sign-ins are throttled per account
+and per client address (web/ui/login_throttle.py)."""
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -15,6 +16,7 @@ from web.auth import Principal
 from web.runtime import runtime
 from web.ui import ui_blueprint
 from web.ui.csrf import csrf_token
+from web.ui.login_throttle import login_keys, reserve, succeeded
 from web.ui.session import USER_KEY, signed_in
 
 blueprint = ui_blueprint("ui_auth", __name__)
@@ -61,13 +63,24 @@ async def login_post() -> Any:
     form = await request.form
     email = form.get("email", "").strip().lower()
     password = form.get("password", "")
-    async with session_scope(runtime().engine) as db:
+    rt = runtime()
+    keys = login_keys(email, request.remote_addr)
+    wait = await reserve(rt.engine, rt.settings, keys)
+    if wait is not None:
+        minutes = -(-wait // 60)
+        error = f"Too many sign-in attempts. Try again in {minutes} minute(s)."
+        page_html = await render_template(
+            "login.html", next=form.get("next", ""), email=email, error=error
+        )
+        return page_html, 429, {"Retry-After": str(wait)}
+    async with session_scope(rt.engine) as db:
         user = (await db.exec(select(User).where(User.email == email))).first()
     if not verify_password(user.password_hash if user else None, password) or user is None:
         page_html = await render_template(
             "login.html", next=form.get("next", ""), email=email, error=FAILED
         )
         return page_html, 401
+    await succeeded(rt.engine, keys)
     # A fresh session (and CSRF token) at sign-in: nothing from before carries over.
     session.clear()
     session[USER_KEY] = user.id

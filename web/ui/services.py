@@ -13,13 +13,12 @@ from sqlmodel import col, select
 
 from models import EscalationPolicy, Service, Team
 from models.catalog import disable_integration, list_integrations, live_service
-from models.catalog import update_service as update_service_row
 from models.db import session_scope
 from models.provisioning import create_integration
 from web.integrations.registry import EVENTS_API, INTEGRATION_TYPES, integration_url
 from web.management_schemas import IntegrationCreate, ServiceCreate, ServicePatch
 from web.runtime import runtime
-from web.services import create_service_from
+from web.services import create_service_from, update_service_from
 from web.ui import ui_blueprint
 from web.ui.auth import page, principal
 from web.ui.forms import REFUSALS, field_errors
@@ -127,7 +126,7 @@ async def edit_post(service_id: str) -> Any:
             row = await live_service(session, service_id)
             if row is None:
                 abort(404)
-            await update_service_row(session, row, patch.model_dump(include=set(FIELDS)))
+            await update_service_from(session, row, patch.model_dump(include=set(FIELDS)))
     except ValidationError as err:
         return await _edit_form(service, values, field_errors(err), 400)
     except REFUSALS as err:
