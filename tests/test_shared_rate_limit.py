@@ -8,9 +8,10 @@ import uuid
 from collections import Counter
 
 import httpx
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models import rate_limit
 from models.db import create_engine
 from tests.conftest import Tenant, free_port, trigger_body
 from tests.test_cli_and_stack import TOCSIN, wait_healthy
@@ -107,3 +108,25 @@ async def test_without_postgres_each_process_limits_alone() -> None:
     assert answers[:3] == [None, None, None]
     assert answers[3] == 60
     assert time.monotonic() - started < 5
+
+
+async def test_sweep_drops_buckets_older_than_every_window(engine: AsyncEngine) -> None:
+    """Keys never used again (a login name tried once) do not keep their rows."""
+    old, recent = f"login:old-{uuid.uuid4().hex}", f"login:recent-{uuid.uuid4().hex}"
+    async with engine.begin() as conn:
+        await rate_limit.take(conn, recent, 1, 5, 900)
+        await conn.execute(
+            text(
+                "INSERT INTO rate_limit_bucket (key, second, hits) VALUES"
+                " (:key, floor(extract(epoch FROM now())) - 1000, 1)"
+            ),
+            {"key": old},
+        )
+        await rate_limit.sweep(conn, 900)
+        left = (
+            await conn.execute(
+                text("SELECT key FROM rate_limit_bucket WHERE key IN (:old, :recent)"),
+                {"old": old, "recent": recent},
+            )
+        ).scalars()
+        assert list(left) == [recent]

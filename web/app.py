@@ -1,5 +1,8 @@
 """The Quart application factory."""
 
+import asyncio
+import math
+
 from quart import Quart, Response, request
 from quart_schema import Info, QuartSchema
 
@@ -35,7 +38,7 @@ from web import (
 from web.commands import IncidentCommands
 from web.config_cache import ConfigCache
 from web.errors import ApiError, register_error_handlers
-from web.ratelimit import SharedLimiter
+from web.ratelimit import SharedLimiter, sweep_forever
 from web.readwait import ProjectionWaiter
 from web.runtime import Runtime, runtime
 from web.security_headers import register_security_headers
@@ -46,6 +49,8 @@ MAX_BODY_BYTES = 512 * 1024
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# How often each API process drops rate limit buckets older than every window.
+RATE_LIMIT_SWEEP_SECONDS = 600.0
 # Endpoints that receive events: they change incidents, never configuration.
 INGEST_BLUEPRINTS = frozenset({"events", "native_integrations", "pagerduty"})
 
@@ -135,10 +140,15 @@ def create_app(settings: Settings | None = None) -> Quart:
             waiter=ProjectionWaiter(engine),
             config=ConfigCache(engine, settings.config_cache_seconds),
         )
+        horizon = math.ceil(max(settings.rate_limit_window_seconds, settings.login_window_seconds))
+        app.extensions["tocsin-sweeper"] = asyncio.create_task(
+            sweep_forever(engine, horizon, RATE_LIMIT_SWEEP_SECONDS)
+        )
 
     @app.after_serving
     async def shut_down() -> None:
         rt: Runtime = app.extensions["tocsin"]
+        app.extensions["tocsin-sweeper"].cancel()
         await rt.waiter.close()
         await rt.engine.dispose()
 

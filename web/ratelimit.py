@@ -15,15 +15,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-log = logging.getLogger(__name__)
+from models import rate_limit
 
-_TAKE = text(
-    "SELECT granted, retry_after FROM tocsin_rate_limit_take(:key, :want, :limit, :window)"
-)
+log = logging.getLogger(__name__)
 
 
 class SlidingWindowLimiter:
@@ -102,15 +99,21 @@ class SharedLimiter:
     async def _take(self, key: str, want: int) -> list[int | None]:
         try:
             async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
-                row = (
-                    await conn.execute(
-                        _TAKE,
-                        {"key": key, "want": want, "limit": self._limit, "window": self._window},
-                    )
-                ).one()
+                taken = await rate_limit.take(conn, key, want, self._limit, self._window)
         except (SQLAlchemyError, OSError, TimeoutError) as err:
             log.warning("shared rate limit unreachable, limiting per process: %s", err)
             self._shared_down_until = time.monotonic() + self._retry_shared_after
             return [self._local.acquire(key) for _ in range(want)]
-        granted, retry_after = int(row.granted), int(row.retry_after)
-        return [None] * granted + [retry_after] * (want - granted)
+        return [None] * taken.granted + [taken.retry_after] * (want - taken.granted)
+
+
+async def sweep_forever(engine: AsyncEngine, horizon_seconds: int, every_seconds: float) -> None:
+    """Every ``every_seconds``, drop buckets older than the longest window (every API
+    process runs this; the deletes are idempotent)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            async with engine.begin() as conn:
+                await rate_limit.sweep(conn, horizon_seconds)
+        except (SQLAlchemyError, OSError) as err:
+            log.warning("could not sweep old rate limit buckets: %s", err)

@@ -10,20 +10,13 @@ token is returned), which leaves only failures counted.
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models import rate_limit
 from tocsin.settings import Settings
 
 # The longest email kept in a key; longer input cannot name an account (emails are ≤ 320).
 MAX_EMAIL = 320
-
-_TAKE = text("SELECT granted, retry_after FROM tocsin_rate_limit_take(:key, 1, :limit, :window)")
-_FORGET_ACCOUNT = text("DELETE FROM rate_limit_bucket WHERE key = :account")
-_RETURN_ONE = text(
-    "UPDATE rate_limit_bucket SET hits = hits - 1 WHERE key = :address AND hits > 0"
-    " AND second = (SELECT max(second) FROM rate_limit_bucket WHERE key = :address)"
-)
 
 
 @dataclass(frozen=True)
@@ -45,15 +38,14 @@ async def reserve(engine: AsyncEngine, settings: Settings, keys: LoginKeys) -> i
             (keys.address, settings.login_attempts_per_address),
             (keys.account, settings.login_attempts_per_account),
         ):
-            params = {"key": key, "limit": limit, "window": window}
-            granted, wait = (await conn.execute(_TAKE, params)).one()
-            if not granted:
-                return max(int(wait), 1)
+            taken = await rate_limit.take(conn, key, 1, limit, window)
+            if not taken.granted:
+                return max(taken.retry_after, 1)
     return None
 
 
 async def succeeded(engine: AsyncEngine, keys: LoginKeys) -> None:
     """Give back what a successful sign-in reserved: only failures stay counted."""
     async with engine.begin() as conn:
-        await conn.execute(_FORGET_ACCOUNT, {"account": keys.account})
-        await conn.execute(_RETURN_ONE, {"address": keys.address})
+        await rate_limit.forget(conn, keys.account)
+        await rate_limit.give_back_one(conn, keys.address)
