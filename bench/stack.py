@@ -95,6 +95,7 @@ def running_stack(workdir: Path, env: Mapping[str, str] | None = None) -> Iterat
             "DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
             "TOCSIN_PORT": str(api_port),
+            "TOCSIN_WORKER_METRICS_PORT": str(free_port()),
             "TOCSIN_TASK_QUEUE": TASK_QUEUE,
             "TOCSIN_RATE_LIMIT_REQUESTS": "100000000",
         } | dict(env or {})

@@ -17,7 +17,7 @@ def test_benchmark_harness_smoke(tmp_path: Path) -> None:
         [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=420,
     )  # fmt: skip
-    output = result.stdout[-4000:] + result.stderr[-4000:]
+    output = result.stdout[-4000:] + result.stderr[-20000:]
     (run,) = tmp_path.glob("run-*.csv")
     with run.open() as f:
         rows = {row["scenario"]: row for row in csv.DictReader(f)}
