@@ -110,7 +110,7 @@ class NotificationLedger:
             if final:
                 return _result(key, "failed", failed.detail, Sent())
             raise ApplicationError(
-                failed.detail, type="DELIVERY_FAILED", next_retry_delay=_retry_after(failed)
+                failed.detail, type="DELIVERY_FAILED", next_retry_delay=retry_delay(failed)
             ) from err
         # The attempt and the final status in one transaction: one round of commits per send.
         async with self._engine.begin() as conn:
@@ -170,7 +170,7 @@ def _result(key: str, status: str, detail: str | None, sent: Sent) -> DeliveryRe
 MAX_RETRY_AFTER = timedelta(minutes=5)
 
 
-def _retry_after(failed: DeliveryFailed) -> timedelta | None:
+def retry_delay(failed: DeliveryFailed) -> timedelta | None:
     """The wait a rate-limited channel asked for (its Retry-After seconds), capped; None lets
     the retry policy's backoff decide."""
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 from pgserver import PostgresServer
-from pgserver._commands import pg_ctl
+from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
 
 from tocsin.devstack import start_temporal_dev_server
 from tocsin.settings import Settings

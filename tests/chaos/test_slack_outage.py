@@ -74,11 +74,16 @@ async def test_slack_outage_delays_no_other_channel_and_slack_catches_up_once(
     record_property: Callable[[str, Any], None],
 ) -> None:
     commands = IncidentCommands(client, settings.task_queue)
+
+    def late_answers() -> None:
+        # Slack stores the message but answers after the client gave up (10 s).
+        slack_api.outage(POST, None)
+        slack_api.delay(POST, 12.0)
+
     phases: list[Callable[[], None]] = [
         lambda: slack_api.outage(POST, Failure("internal_error", status=500)),
         lambda: slack_api.outage(POST, Failure("ratelimited", status=429, retry_after=3)),
-        # Slack stores the message but answers after the client gave up (10 s).
-        lambda: (slack_api.outage(POST, None), slack_api.delay(POST, 12.0)),
+        late_answers,
     ]
     incidents: list[Paged] = []
     try:
