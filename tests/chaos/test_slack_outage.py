@@ -33,7 +33,7 @@ from tocsin.settings import Settings
 from web.commands import IncidentCommands
 from workflows.messages import AlertIn, ChangeIn, Status
 
-PHASE_SECONDS = 10.0  # each failure mode lasts this long: 30 s of outage in all
+PHASE_SECONDS = 7.0  # each failure mode lasts this long: 21 s of outage in all
 INCIDENTS_PER_PHASE = 2
 # From trigger to the webhook's arrival with Slack down: the same as with Slack up.
 WEBHOOK_ON_TIME = 5.0
