@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,7 +25,9 @@ from web.queries import timeline_entries
 from workflows.messages import AlertIn, ChangeIn, Status
 
 STEP_DELAY = timedelta(minutes=1)
-# Timers fire on the server; a restarted worker picks them up within a few seconds.
+# Timers fire on the server; the worker restarted mid-delay is polling long before the step
+# is due, so lateness is the timer's and the workflow task's (well under 1 s when idle).
+# The bound is the 2 s plus what a loaded 2-core machine adds.
 ON_TIME = timedelta(seconds=10)
 
 
@@ -49,6 +52,7 @@ async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
     tenant: Tenant,
     slack_api: FakeSlack,
     worker_process: tuple[str, Callable[[], Proc]],
+    record_property: Callable[[str, Any], None],
 ) -> None:
     queue, start = worker_process
     first = slack_api.add_user("first")
@@ -110,6 +114,7 @@ async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
     fired = await timeline_entries(engine, outcome.incident_id, kinds=("escalation",))
     assert len(fired) == 2
     lateness = fired[1].at - fired[0].at - STEP_DELAY
+    record_property("step_lateness_s", round(lateness.total_seconds(), 2))
     assert timedelta(0) <= lateness < ON_TIME, lateness
     async with session_scope(engine) as session:
         rows = (
