@@ -2,13 +2,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench screenshots clean
+.PHONY: run test chaos lint bench screenshots clean
 
 run: $(STAMP)
 	$(BIN)/tocsin up
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The chaos tests alone (they also run in `make test`), the soak at its full 10 minutes.
+chaos: $(STAMP)
+	TOCSIN_SOAK_SECONDS=600 $(BIN)/pytest tests/chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

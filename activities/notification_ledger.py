@@ -10,6 +10,7 @@ is up to the caller (ask the channel, or send again with the same ids).
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Update, update
@@ -109,7 +110,9 @@ class NotificationLedger:
                     await conn.execute(_finished(key, "failed", failed.detail, Sent()))
             if final:
                 return _result(key, "failed", failed.detail, Sent())
-            raise ApplicationError(failed.detail, type="DELIVERY_FAILED") from err
+            raise ApplicationError(
+                failed.detail, type="DELIVERY_FAILED", next_retry_delay=retry_delay(failed)
+            ) from err
         # The attempt and the final status in one transaction: one round of commits per send.
         async with self._engine.begin() as conn:
             await conn.execute(_attempt(key, attempt, True, None, sent.data))
@@ -175,3 +178,17 @@ def _result(key: str, status: str, detail: str | None, sent: Sent) -> DeliveryRe
         slack_channel=sent.slack_channel,
         slack_ts=sent.slack_ts,
     )
+
+
+# Longer than any retry policy's maximum interval would be a sender asking for hours.
+MAX_RETRY_AFTER = timedelta(minutes=5)
+
+
+def retry_delay(failed: DeliveryFailed) -> timedelta | None:
+    """The wait a rate-limited channel asked for (its Retry-After seconds), capped; None lets
+    the retry policy's backoff decide."""
+    try:
+        seconds = float(failed.data.get("retry_after") or "")
+    except (TypeError, ValueError):
+        return None
+    return min(timedelta(seconds=max(seconds, 0.0)), MAX_RETRY_AFTER) if seconds > 0 else None

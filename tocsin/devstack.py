@@ -47,9 +47,16 @@ def wait_for_port(
 
 
 def start_temporal_dev_server(
-    *, port: int, ui_port: int | None, db_file: Path, log_file: Path, extra: list[str] | None = None
+    *,
+    port: int,
+    ui_port: int | None,
+    db_file: Path,
+    log_file: Path,
+    extra: list[str] | None = None,
+    new_session: bool = False,
 ) -> subprocess.Popen:
-    """The Temporal dev server with Tocsin's search attributes, persisted in ``db_file``."""
+    """The Temporal dev server with Tocsin's search attributes, persisted in ``db_file``;
+    ``new_session`` puts it in a process group of its own (chaos tests kill the group)."""
     args = [
         temporal_cli(), "server", "start-dev",
         "--ip", "127.0.0.1",
@@ -65,7 +72,9 @@ def start_temporal_dev_server(
     ]  # fmt: skip
     args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
     with log_file.open("ab") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session
+        )
     try:
         wait_for_port("127.0.0.1", port, STARTUP_TIMEOUT_SECONDS, proc)
     except BaseException:

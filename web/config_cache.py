@@ -6,13 +6,17 @@ makes the event durable (docs/benchmarks.md), so answers are kept for
 ``config_cache_seconds``. A configuration change made through this process clears the cache
 at once (web/app.py, after every successful write); one made through another process (a
 second API worker, the CLI) is seen within that period. Unknown keys are remembered too, so
-a sender with a wrong key cannot turn each request into a query.
+a sender with a wrong key cannot turn each request into a query. While PostgreSQL is
+unreachable an expired answer is served rather than failing the event
+(tests/chaos/test_postgres_outage.py).
 """
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -22,6 +26,7 @@ from tocsin.keys import hash_key
 from web.suppression_lookup import enabled_rules
 from web.suppression_match import SuppressionSpec
 
+log = logging.getLogger("tocsin.web.config_cache")
 T = TypeVar("T")
 # Bounds memory when many distinct (e.g. wrong) keys arrive: the cache starts over.
 MAX_ENTRIES = 10_000
@@ -55,7 +60,16 @@ class ConfigCache:
         if hit is not None and hit[0] > now:
             value: T = hit[1]
             return value
-        loaded = await load()
+        try:
+            loaded = await load()
+        except (SQLAlchemyError, OSError):
+            if hit is None:
+                raise
+            # PostgreSQL is unreachable: an event for a known key is still accepted (202 needs
+            # only Temporal), so the last answer serves until the database is back.
+            log.warning("configuration read failed; serving the cached answer", exc_info=True)
+            stale: T = hit[1]
+            return stale
         if self._ttl > 0:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()

@@ -22,6 +22,7 @@ from web.integrations.event import (
     InvalidPayload,
     alert_event,
     incident_details,
+    stable_key,
 )
 from web.text import storable
 from workflows.messages import Image, Link, Severity
@@ -81,6 +82,12 @@ def parse_alert(body: Any, new_key: Callable[[], str] = lambda: uuid.uuid4().hex
     check.done()
     assert key is not None and action is not None
     if trigger is not None:
+        if dedup_key is not None:
+            # A client that retries after a 5xx or a timeout sends the same body again; the
+            # same body for the same key is the same alert, not a second one (PagerDuty too
+            # adds no alert for it). A changed field (e.g. payload.timestamp) is a new alert.
+            content = stable_key("pagerduty-v2", body)
+            trigger = trigger.model_copy(update={"idempotency_key": content})
         return AlertRequest(key, trigger)
     assert dedup_key is not None
     return AlertRequest(key, InboundEvent(action=action, dedup_key=dedup_key))

@@ -27,8 +27,11 @@ class Budget:
         return self.retry.maximum_attempts
 
 
-# Slack and email give up within about a minute: a page that late is better replaced by the
-# next step. Webhooks retry for about ten minutes (docs/webhooks.md).
+# Slack retries for about three minutes, so a Slack outage of minutes loses no message (the
+# incident's Slack messages are its record there; the escalation never waits for them, see
+# tests/chaos/test_slack_outage.py). Email gives up within about a minute: a page that late is
+# better replaced by the next step. Webhooks retry for about ten minutes (docs/webhooks.md).
+# A 429's Retry-After sets the wait before the next attempt (activities/notification_ledger.py).
 BUDGETS = {
     Channel.SLACK: Budget(
         timedelta(seconds=15),
@@ -36,7 +39,7 @@ BUDGETS = {
             initial_interval=timedelta(seconds=1),
             backoff_coefficient=2.0,
             maximum_interval=timedelta(seconds=30),
-            maximum_attempts=5,
+            maximum_attempts=11,
         ),
     ),
     Channel.EMAIL: Budget(

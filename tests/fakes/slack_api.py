@@ -3,9 +3,10 @@
 It speaks the wire protocol (``/api/<method>``, ``Authorization: Bearer``, arguments in the
 query string, a form or a JSON body, answers ``{"ok": true, ...}`` or ``{"ok": false,
 "error": ...}``) for the methods Tocsin uses, keeps channels, users and messages (with their
-metadata and threads), and records every call. Test hooks fail the next calls of a method,
-delay them, or hold their answers: a held ``chat.postMessage`` has already stored its message,
-which is "Slack got it and the worker died before recording it".
+metadata and threads), and records every call. Test hooks fail the next calls of a method
+(or every call, for an outage), delay them, or hold their answers: a held
+``chat.postMessage`` has already stored its message, which is "Slack got it and the worker
+died before recording it".
 
 In-process: ``fake = FakeSlack(); url = await fake.start()``. Standalone (benchmarks, kill -9
 tests): ``python -m tests.fakes.slack_api --port P`` prints its URL; ``GET /_calls``,
@@ -133,6 +134,7 @@ class FakeSlack:
         self.conversations: dict[str, Conversation] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, deque[Failure]] = {}
+        self._outages: dict[str, Failure] = {}
         self._holds: dict[str, asyncio.Event] = {}
         self._delays: dict[str, float] = {}
         self._ids = itertools.count(1)
@@ -176,6 +178,13 @@ class FakeSlack:
         queue = self._failures.setdefault(method, deque())
         queue.extend(Failure(error, status, retry_after) for _ in range(count))
 
+    def outage(self, method: str, failure: Failure | None) -> None:
+        """Every call of ``method`` fails with ``failure`` until ``outage(method, None)``."""
+        if failure is None:
+            self._outages.pop(method, None)
+        else:
+            self._outages[method] = failure
+
     def hold(self, method: str) -> asyncio.Event:
         """Answer ``method`` only once the returned event is set; the call's effect (e.g. a
         stored message) happens before the hold."""
@@ -212,6 +221,8 @@ class FakeSlack:
         self.calls.append(Call(method, params, time.monotonic(), request.method))
         if failures := self._failures.get(method):
             return _failure(failures.popleft())
+        if (down := self._outages.get(method)) is not None:
+            return _failure(down)
         auth = _bearer(request, params)
         if auth is None:
             body: dict[str, Any] = {"ok": False, "error": "not_authed"}

@@ -4,9 +4,10 @@
 200 from then on; ``received(url)`` is what arrived there, raw bodies and headers included.
 """
 
+import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest_asyncio
 from aiohttp import web
@@ -17,6 +18,7 @@ from multidict import CIMultiDict
 class ReceivedHook:
     headers: CIMultiDict[str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 class WebhookReceiver:

@@ -3,23 +3,21 @@ Slack has a page but the worker has not recorded it, and again mid-delay; after 
 every step fired once, and on time (real dev server, real timers)."""
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import pytest_asyncio
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from temporalio.client import Client
 
 from models import Incident, Notification
 from models.db import session_scope
+from tests.chaos.processes import Proc, Processes, tocsin_env
 from tests.conftest import Tenant, new_key
-from tests.fakes.slack_api import TEST_BOT_TOKEN, FakeSlack
+from tests.fakes.slack_api import FakeSlack
 from tests.paging_helpers import give_policy, make_user
 from tocsin.settings import Settings
 from web.commands import IncidentCommands
@@ -27,40 +25,17 @@ from web.queries import timeline_entries
 from workflows.messages import AlertIn, ChangeIn, Status
 
 STEP_DELAY = timedelta(minutes=1)
-# Timers fire on the server; a restarted worker picks them up within a few seconds.
+# Timers fire on the server; the worker restarted mid-delay is polling long before the step
+# is due, so lateness is the timer's and the workflow task's (well under 1 s when idle).
+# The bound is the issue's 2 s plus what a loaded 2-core machine adds.
 ON_TIME = timedelta(seconds=10)
 
 
-@pytest_asyncio.fixture
-async def worker_process(
-    settings: Settings, slack_api: FakeSlack
-) -> AsyncIterator[tuple[str, Callable[[], subprocess.Popen]]]:
+@pytest.fixture
+def worker_process(settings: Settings, procs: Processes) -> tuple[str, Callable[[], Proc]]:
     queue = f"crash-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "TEMPORAL_ADDRESS": settings.temporal_address or "",
-        "TOCSIN_TASK_QUEUE": queue,
-        "TOCSIN_SLACK_BOT_TOKEN": TEST_BOT_TOKEN,
-        "TOCSIN_SLACK_API_URL": slack_api.api_url,
-    }
-    started: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tocsin.cli", "worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(proc)
-        return proc
-
-    yield queue, start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    worker = procs.tocsin("worker", tocsin_env(settings, TOCSIN_TASK_QUEUE=queue))
+    return queue, worker.start
 
 
 async def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -71,17 +46,13 @@ async def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None
     raise AssertionError(f"never happened: {what}")
 
 
-def kill(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
 async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
     client: Client,
     engine: AsyncEngine,
     tenant: Tenant,
     slack_api: FakeSlack,
-    worker_process: tuple[str, Callable[[], subprocess.Popen]],
+    worker_process: tuple[str, Callable[[], Proc]],
+    record_property: Callable[[str, Any], None],
 ) -> None:
     queue, start = worker_process
     first = slack_api.add_user("first")
@@ -110,7 +81,7 @@ async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
 
     # Slack has stored the first page; the worker is waiting for Slack's answer: kill it.
     await wait_for(lambda: len(dms_to(first)) == 1, 30, "the first page reached Slack")
-    kill(proc)
+    proc.kill()
     slack_api.release("chat.postMessage")
     proc = start()
 
@@ -133,7 +104,7 @@ async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
     assert len(dms_to(first)) == 1
 
     # Mid-delay: kill again, restart; the timer lives on the server.
-    kill(proc)
+    proc.kill()
     await asyncio.sleep(2)
     proc = start()
     await wait_for(lambda: len(dms_to(second)) >= 1, 120, "the second step's page")
@@ -143,6 +114,7 @@ async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
     fired = await timeline_entries(engine, outcome.incident_id, kinds=("escalation",))
     assert len(fired) == 2
     lateness = fired[1].at - fired[0].at - STEP_DELAY
+    record_property("step_lateness_s", round(lateness.total_seconds(), 2))
     assert timedelta(0) <= lateness < ON_TIME, lateness
     async with session_scope(engine) as session:
         rows = (
@@ -158,4 +130,4 @@ async def test_kill_9_mid_escalation_pages_each_step_once_and_on_time(
         row = await session.get(Incident, outcome.incident_id)
     assert row is not None
     await commands.change(row.workflow_id, row.id, ChangeIn(status=Status.RESOLVED))
-    kill(proc)
+    proc.kill()
