@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from quart import Quart, Response, jsonify
 from quart_schema import document_response
+from temporalio.service import RPCError, RPCStatusCode
 from werkzeug.exceptions import HTTPException
 
 from web.schemas import ErrorResponse
@@ -61,6 +62,17 @@ _HTTP_CODES = {
 }
 
 
+# Temporal down or too slow: nothing was accepted, so the sender should retry (a 5xx makes
+# PagerDuty clients and Alertmanager do so).
+_TEMPORAL_UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
+TEMPORAL_UNAVAILABLE = ApiError(
+    503,
+    "TEMPORAL_UNAVAILABLE",
+    "The workflow engine is unreachable; nothing was accepted, retry later.",
+    headers={"Retry-After": "5"},
+)
+
+
 def _render(error: ApiError) -> Response:
     response = jsonify(error.body())
     response.status_code = error.status
@@ -78,6 +90,14 @@ def register_error_handlers(app: Quart) -> None:
         status = error.code or 500
         code = _HTTP_CODES.get(status, "HTTP_ERROR")
         return _render(ApiError(status, code, error.description or error.name))
+
+    @app.errorhandler(RPCError)
+    async def temporal_error(error: RPCError) -> Response:
+        if error.status in _TEMPORAL_UNREACHABLE:
+            log.warning("Temporal unreachable: %s", error)
+            return _render(TEMPORAL_UNAVAILABLE)
+        log.exception("unhandled Temporal error")
+        return _render(ApiError(500, "INTERNAL", "Internal server error"))
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
