@@ -136,6 +136,8 @@ def settings(
         slack_bot_token=TEST_BOT_TOKEN,
         slack_signing_secret=TEST_SIGNING_SECRET,
         slack_api_url=slack_api.api_url,
+        # Workflow code that breaks the sandbox's rules fails the suite (worker.py).
+        workflow_sandbox=True,
     )
 
 

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # Worker processes `tocsin worker` runs on the task queue: the worker is CPU-bound in
     # one Python process, and a second one uses the spare core (docs/benchmarks.md).
     worker_processes: int = Field(default=2, ge=1)
+    # Run workflows in Temporal's sandbox, which re-imports the workflow module for every
+    # run and enters the sandbox for every activation and payload: about a third of the
+    # worker's CPU (docs/benchmarks.md). The test suite runs its workers sandboxed, so
+    # workflow code that breaks the sandbox's rules (I/O, clocks, randomness) fails there;
+    # production runs the same, replay-tested code without that overhead.
+    workflow_sandbox: bool = False
 
     rate_limit_requests: int = 120
     rate_limit_window_seconds: float = 60.0
