@@ -26,7 +26,7 @@ class EscalationActivities:
 
     @activity.defn(name=LOAD_ESCALATION_POLICY)
     async def load_policy(self, service_id: str) -> PolicyLookup:
-        async with session_scope(self._engine) as session:
+        async with session_scope(self._engine, read_only=True) as session:
             found = await service_policy(session, service_id)
         if found is None or found.service.deleted_at is not None:
             return PolicyLookup(source="none")
@@ -53,7 +53,7 @@ class EscalationActivities:
         """The step's pages; schedule targets are resolved at ``step.at``, the instant the
         step fired (so a retried lookup still asks about that instant)."""
         channels = None if step.channels is None else [c.value for c in step.channels]
-        async with session_scope(self._engine) as session:
+        async with session_scope(self._engine, read_only=True) as session:
             resolved = await resolve_targets(session, step.targets, step.at)
             found = await contacts(session, resolved.users, step.urgency.value, channels)
         names = {u.id: u.name for u in resolved.users}
@@ -78,7 +78,7 @@ class EscalationActivities:
 
     @activity.defn(name=SERVICE_CHANNELS)
     async def service_channels(self, service_id: str) -> ServiceChannels:
-        async with session_scope(self._engine) as session:
+        async with session_scope(self._engine, read_only=True) as session:
             service = await session.get(Service, service_id)
         if service is None or service.deleted_at is not None:
             return ServiceChannels()

@@ -22,8 +22,16 @@ def create_engine(settings: Settings, *, pre_ping: bool = True) -> AsyncEngine:
 
 
 @asynccontextmanager
-async def session_scope(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A session that commits on success and rolls back on error."""
+async def session_scope(
+    engine: AsyncEngine, *, read_only: bool = False
+) -> AsyncIterator[AsyncSession]:
+    """A session that commits on success and rolls back on error.
+
+    ``read_only`` runs each statement in its own implicit transaction: no BEGIN and COMMIT
+    round trips (a third of a lookup's socket writes in the worker's profile). At READ
+    COMMITTED every statement sees its own snapshot either way, so reads see the same."""
+    if read_only:
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     maker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
     async with maker() as session:
         try:

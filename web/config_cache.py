@@ -80,7 +80,7 @@ class ConfigCache:
 async def _load_integration(
     engine: AsyncEngine, key_hash: str, integration_type: str
 ) -> Integration | None:
-    async with session_scope(engine) as session:
+    async with session_scope(engine, read_only=True) as session:
         result = await session.exec(
             select(Integration).where(
                 Integration.key_hash == key_hash,

@@ -149,7 +149,7 @@ async def get_route(incident_id: str) -> dict[str, Any]:
     incident, service = await accessible_incident(principal, incident_id)
     engine = runtime().engine
     alerts = await latest_alerts(engine, incident.id)
-    async with session_scope(engine) as session:
+    async with session_scope(engine, read_only=True) as session:
         changes = await incident_change_events(session, service.id, incident.created_at, utcnow())
     detail = IncidentDetail(
         **incident_out(incident, service).model_dump(),

@@ -20,7 +20,7 @@ MAX_ALERTS_IN_DETAIL = 100
 
 
 async def get_incident(engine: AsyncEngine, incident_id: str) -> tuple[Incident, Service] | None:
-    async with session_scope(engine) as session:
+    async with session_scope(engine, read_only=True) as session:
         result = await session.exec(
             select(Incident, Service)
             .join(Service, col(Service.id) == col(Incident.service_id))
@@ -31,7 +31,7 @@ async def get_incident(engine: AsyncEngine, incident_id: str) -> tuple[Incident,
 
 
 async def latest_alerts(engine: AsyncEngine, incident_id: str) -> Sequence[Alert]:
-    async with session_scope(engine) as session:
+    async with session_scope(engine, read_only=True) as session:
         result = await session.exec(
             select(Alert)
             .where(Alert.incident_id == incident_id)
@@ -99,7 +99,7 @@ async def list_incidents(
 ) -> tuple[list[tuple[Incident, Service]], int]:
     """Newest first, keyset-paginated on (created_at, id); returns the page and the total."""
     filters = incident_filters(status, service_ids)
-    async with session_scope(engine) as session:
+    async with session_scope(engine, read_only=True) as session:
         rows = (await session.exec(incident_page_query(filters, limit, cursor))).all()
         total = (await session.exec(incident_count_query(filters))).one()
     return [(r[0], r[1]) for r in rows], int(total)
@@ -119,6 +119,6 @@ async def timeline_entries(
     )
     if kinds is not None:
         query = query.where(col(TimelineEntry.kind).in_(kinds))
-    async with session_scope(engine) as session:
+    async with session_scope(engine, read_only=True) as session:
         result = await session.exec(query.order_by(col(TimelineEntry.seq)).limit(limit))
         return result.all()
