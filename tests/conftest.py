@@ -6,7 +6,6 @@ tests never see each other's data.
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -27,12 +26,12 @@ from activities.senders import build_senders, close_senders
 from models.db import create_engine, session_scope
 from models.migrate import upgrade
 from models.provisioning import create_api_key, create_integration, create_service
+from tests.app_server import free_port, serving
 from tests.fakes.slack_api import TEST_BOT_TOKEN, TEST_SIGNING_SECRET, FakeSlack
 from tocsin.devstack import start_temporal_dev_server
 from tocsin.keys import ApiKeyHasher
 from tocsin.settings import Settings
 from tocsin.temporal import connect, register_search_attributes
-from web.server import serve_api
 from worker import build_worker
 
 if TYPE_CHECKING:
@@ -50,12 +49,6 @@ API_KEYS = ApiKeyHasher(WEBHOOK_SIGNING_KEY)
 
 # Small enough that a test with a few dozen events exercises continue-as-new.
 SUGGEST_CONTINUE_AS_NEW_AFTER = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -177,20 +170,9 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture(scope="session")
 async def api_url(settings: Settings, worker: None) -> AsyncIterator[str]:
-    """The real API under Hypercorn, on a free port."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve_api(settings, stop))
-    url = f"http://127.0.0.1:{settings.port}"
-    async with httpx.AsyncClient() as probe:
-        for _ in range(100):
-            try:
-                await probe.get(f"{url}/healthz")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    yield url
-    stop.set()
-    await task
+    """The real API under Hypercorn, on the settings' port."""
+    async with serving(settings, settings.port) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import os
 import signal
 import sys
 import uuid
@@ -20,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from tests.app_server import tocsin_env
 from tests.conftest import Tenant, free_port, make_tenant, new_key, trigger_body
 from tests.fakes.mail_fixtures import MailServer
 from tests.paging_helpers import give_policy, make_user
@@ -156,20 +156,14 @@ async def test_worker_metrics_and_json_logs(
     queue = f"metrics-{uuid.uuid4().hex[:8]}"
     port = free_port()
     log_file = tmp_path / "worker.log"
-    assert settings.database_url and settings.temporal_address
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TOCSIN_TASK_QUEUE": queue,
-        "TOCSIN_WORKER_PROCESSES": "2",
-        "TOCSIN_WORKER_METRICS_PORT": str(port),
-        "TOCSIN_DATA_DIR": str(tmp_path / "data"),
-        "TOCSIN_SMTP_HOST": str(settings.smtp_host),
-        "TOCSIN_SMTP_PORT": str(settings.smtp_port),
-        "TOCSIN_SMTP_STARTTLS": "false",
-        "TOCSIN_LOG_FORMAT": "json",
-    }
+    env = tocsin_env(
+        settings,
+        TOCSIN_TASK_QUEUE=queue,
+        TOCSIN_WORKER_PROCESSES="2",
+        TOCSIN_WORKER_METRICS_PORT=str(port),
+        TOCSIN_DATA_DIR=str(tmp_path / "data"),
+        TOCSIN_LOG_FORMAT="json",
+    )
     person = await make_user(engine, "mia", rules={"HIGH": ["email"]})
     await give_policy(engine, tenant.service_id, [(5, [("user", person.id)])])
     commands = IncidentCommands(client, queue)
@@ -227,19 +221,15 @@ async def test_api_processes_share_one_metrics_view_and_log_access_as_json(
     are JSON with the request id."""
     port = free_port()
     log_file = tmp_path / "api.log"
-    assert settings.database_url and settings.temporal_address
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TOCSIN_TASK_QUEUE": settings.task_queue,
-        "TOCSIN_PORT": str(port),
-        "TOCSIN_API_WORKERS": "2",
-        "TOCSIN_DATA_DIR": str(tmp_path / "data"),
-        "TOCSIN_ACCESS_LOG": "true",
-        "TOCSIN_LOG_FORMAT": "json",
-        "TOCSIN_METRICS_TOKEN": "scrape-secret",
-    }
+    env = tocsin_env(
+        settings,
+        TOCSIN_PORT=str(port),
+        TOCSIN_API_WORKERS="2",
+        TOCSIN_DATA_DIR=str(tmp_path / "data"),
+        TOCSIN_ACCESS_LOG="true",
+        TOCSIN_LOG_FORMAT="json",
+        TOCSIN_METRICS_TOKEN="scrape-secret",
+    )
     with log_file.open("w") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tocsin.cli", "api", env=env, stdout=log, stderr=log

@@ -1,7 +1,6 @@
 """The events rate limit is one limit for every API process (web/ratelimit.py)."""
 
 import asyncio
-import os
 import subprocess
 import time
 import uuid
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import rate_limit
 from models.db import create_engine
+from tests.app_server import tocsin_env
 from tests.conftest import Tenant, free_port, trigger_body
 from tests.test_cli_and_stack import TOCSIN, wait_healthy
 from tocsin.settings import Settings
@@ -25,14 +25,7 @@ def test_the_limit_holds_across_three_api_processes(settings: Settings, tenant: 
     """45 events on one key, round robin over 3 `tocsin api` processes: exactly the limit
     is accepted (each process counting alone would accept all 45)."""
     ports = [free_port() for _ in range(3)]
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "TEMPORAL_ADDRESS": settings.temporal_address or "",
-        "TOCSIN_TASK_QUEUE": settings.task_queue,
-        "TOCSIN_RATE_LIMIT_REQUESTS": str(LIMIT),
-        "TOCSIN_API_WORKERS": "1",
-    }
+    env = tocsin_env(settings, TOCSIN_RATE_LIMIT_REQUESTS=str(LIMIT), TOCSIN_API_WORKERS="1")
     apis = [
         subprocess.Popen([*TOCSIN, "api"], env=env | {"TOCSIN_PORT": str(port)}) for port in ports
     ]

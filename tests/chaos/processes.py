@@ -8,7 +8,6 @@ the whole component (the worker's child processes included) and nothing outlives
 """
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -21,31 +20,13 @@ from pathlib import Path
 import httpx
 from pgserver import PostgresServer
 from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
-from pydantic import SecretStr
 
 from tocsin.devstack import start_temporal_dev_server
-from tocsin.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Generous: the machine has two cores shared with other suites.
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
-
-
-def tocsin_env(settings: Settings, **overrides: str) -> dict[str, str]:
-    """The environment that makes ``tocsin worker`` / ``tocsin api`` use ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, list | tuple | set | dict):
-            value = json.dumps(list(value) if isinstance(value, set) else value)  # as parsed
-        key = name.upper() if name in ("database_url", "temporal_address") else f"TOCSIN_{name}"
-        env[key.upper()] = str(value)
-    return env | overrides
 
 
 class Proc:

@@ -18,7 +18,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.chaos.processes import Proc, Processes, tocsin_env, wait_ready, wait_until
+from tests.app_server import tocsin_env
+from tests.chaos.processes import Proc, Processes, wait_ready, wait_until
 from tests.conftest import Tenant, free_port, trigger_body
 from tests.pagerduty_helpers import incidents_of
 from tocsin.settings import Settings

@@ -20,7 +20,8 @@ from sqlmodel import col, select
 from models import Incident
 from models.db import create_engine, session_scope
 from models.migrate import upgrade
-from tests.chaos.processes import Postgres, Processes, tocsin_env, wait_ready, wait_until
+from tests.app_server import tocsin_env
+from tests.chaos.processes import Postgres, Processes, wait_ready, wait_until
 from tests.conftest import free_port, make_tenant, trigger_body
 from tocsin.settings import Settings
 

@@ -19,7 +19,8 @@ from bench.client import http_session, provision
 from bench.load import open_loop
 from bench.mixed import Sent, differences, held, mixed_call, parse_args, plan
 from bench.stack import Stack
-from tests.chaos.processes import Processes, tocsin_env, wait_ready, wait_until
+from tests.app_server import tocsin_env
+from tests.chaos.processes import Processes, wait_ready, wait_until
 from tests.conftest import free_port
 from tocsin.settings import Settings
 

@@ -7,7 +7,8 @@ import uuid
 
 import httpx
 
-from tests.chaos.processes import Processes, tocsin_env, wait_ready, wait_until
+from tests.app_server import tocsin_env
+from tests.chaos.processes import Processes, wait_ready, wait_until
 from tests.conftest import Tenant, free_port, trigger_body
 from tocsin.settings import Settings
 

@@ -17,7 +17,8 @@ from sqlmodel import select
 
 from models import Incident
 from models.db import session_scope
-from tests.chaos.processes import Proc, Processes, tocsin_env, wait_until
+from tests.app_server import tocsin_env
+from tests.chaos.processes import Proc, Processes, wait_until
 from tests.conftest import Tenant, free_port, new_key
 from tests.fakes.slack_api import FakeSlack
 from tests.paging_helpers import give_policy, make_user

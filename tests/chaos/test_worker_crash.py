@@ -15,7 +15,8 @@ from temporalio.client import Client
 
 from models import Incident, Notification
 from models.db import session_scope
-from tests.chaos.processes import Proc, Processes, tocsin_env
+from tests.app_server import tocsin_env
+from tests.chaos.processes import Proc, Processes
 from tests.conftest import Tenant, new_key
 from tests.fakes.slack_api import FakeSlack
 from tests.paging_helpers import give_policy, make_user
