@@ -1,8 +1,8 @@
 """The permission matrix: every route of the real app, every kind of caller: its status.
 
-One table per way of signing in: ``API`` (Authorization header: API keys per scope, a key
-limited to another service, keys of admin/responder/observer users, an integration key) and
-``UI`` (session cookies of admin/responder/observer users and of a responder outside the
+One table per way of signing in: ``API`` (Authorization header: none or an unknown key, API
+keys per scope, a key limited to another service, keys of admin/responder/observer users, an
+integration key) and ``UI`` (session cookies of admin/responder/observer users and of a responder outside the
 service's team). A row says what a route needs (scopes, reach) and answers when allowed; the
 expected status of every caller follows from that row alone (``expected``), with the roles'
 scopes written out here rather than read from the product. A route of ``create_app`` without
@@ -85,6 +85,7 @@ OBSERVER = frozenset({"incidents:read", "services:read"})
 
 API_CALLERS: dict[str, Who] = {
     "none": Who(frozenset(), credentials=False),
+    "unknown-key": Who(frozenset(), credentials=False),
     **{f"scope:{s}": Who(frozenset({s})) for s in sorted(SCOPES)},
     # Every scope, admin included, but only service B.
     "restricted": Who(ALL, limited=True, reaches_a=False),
@@ -770,7 +771,10 @@ async def test_api_permission_matrix(
     world: World, http: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     w = world
-    keys: dict[str, dict[str, str]] = {"none": {}}
+    keys: dict[str, dict[str, str]] = {
+        "none": {},
+        "unknown-key": {"Authorization": "Bearer tk_not_a_key"},
+    }
     for scope in sorted(SCOPES):
         keys[f"scope:{scope}"] = {"Authorization": f"Bearer {await make_api_key(engine, [scope])}"}
     restricted = await make_api_key(engine, sorted(SCOPES), [w.service_b])

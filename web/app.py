@@ -34,6 +34,7 @@ from web import (
 from web.commands import IncidentCommands
 from web.config_cache import ConfigCache
 from web.errors import ApiError, register_error_handlers
+from web.openapi_links import LinkedOpenAPIProvider
 from web.ratelimit import SharedLimiter
 from web.readwait import ProjectionWaiter
 from web.runtime import Runtime, runtime
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Quart:
             "apiKey": {"type": "http", "scheme": "bearer"},
         },
         security=[{"apiKey": []}, {"integrationKey": []}],
+        openapi_provider_class=LinkedOpenAPIProvider,
     )
     register_error_handlers(app)
 
