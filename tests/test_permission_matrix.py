@@ -2,11 +2,11 @@
 
 One table per way of signing in: ``API`` (Authorization header: none or an unknown key, API
 keys per scope, a key limited to another service, keys of admin/responder/observer users, an
-integration key) and ``UI`` (session cookies of admin/responder/observer users and of a responder outside the
-service's team). A row says what a route needs (scopes, reach) and answers when allowed; the
-expected status of every caller follows from that row alone (``expected``), with the roles'
-scopes written out here rather than read from the product. A route of ``create_app`` without
-a row fails, as does a row for a route that is gone.
+integration key) and ``UI`` (session cookies of admin/responder/observer users and of a
+responder outside the service's team). A row says what a route needs (scopes, reach) and
+answers when allowed; the expected status of every caller follows from that row alone
+(``expected``), with the roles' scopes written out here rather than read from the product. A
+route of ``create_app`` without a row fails, as does a row for a route that is gone.
 
 No caller may see another service's data: a caller who cannot reach service A never finds
 its id or its incident's id in a successful answer.
