@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +25,7 @@ from tests.alert_payloads import (
     grafana_notification,
 )
 from tests.fakes.sns import alarm
+from tests.slack_support import interaction_body
 from tests.test_cloudwatch_adapter import sns_notification
 from tests.test_datadog_adapter import rendered
 from tests.test_generic_adapter import CHECK, CHECK_CONFIG
@@ -39,6 +41,13 @@ from web.pagerduty_parse import (
     parse_alert,
     parse_change,
     parse_v1,
+)
+from web.slack_parse import (
+    CommandError,
+    Interaction,
+    SlashCommand,
+    parse_command,
+    parse_interaction,
 )
 from web.sns import checked_message, string_to_sign
 
@@ -121,6 +130,13 @@ CHANGE = {
     "links": [{"href": "https://ci.example.com/build/1", "text": "Build"}],
 }
 
+
+def slack_payload(action_id: str) -> Any:
+    """The JSON in the ``payload`` field of a Slack button click."""
+    form = interaction_body(action_id, "inc_1", user_id="U1", username="u", response_url="")
+    return json.loads(parse_qs(form)["payload"][0])
+
+
 PARSERS: dict[str, Parser] = {
     "alertmanager": Parser(
         adapter(alertmanager.parse, alertmanager.Config()),
@@ -174,6 +190,11 @@ PARSERS: dict[str, Parser] = {
     ),
     "pagerduty:v1": Parser(
         parse_v1, (V1_TRIGGER,), parsed=lambda result: isinstance(result, AlertRequest)
+    ),
+    "slack:interaction": Parser(
+        parse_interaction,
+        (slack_payload("tocsin.acknowledge"), slack_payload("tocsin.snooze")),
+        parsed=lambda result: result is None or isinstance(result, Interaction),
     ),
     "pagerduty:change": Parser(
         parse_change, (CHANGE,), parsed=lambda result: isinstance(result, ChangeRequest)
@@ -233,3 +254,25 @@ def test_decode_body(raw: bytes) -> None:
         decode_body(raw)
     except InvalidPayload as err:
         assert err.errors
+
+
+@FUZZ
+@given(
+    text=st.text(max_size=60)
+    | st.tuples(
+        st.sampled_from(["ack", "resolve", "snooze inc_1", "note inc_1", "who", "SNOOZE x"]),
+        st.text(max_size=40),
+    ).map(" ".join)
+)
+def test_slack_command_text(text: str) -> None:
+    """The ``/tocsin`` command's text: a command or CommandError (shown to the person)."""
+    try:
+        assert isinstance(parse_command(text), SlashCommand)
+    except CommandError as err:
+        assert str(err)
+
+
+def test_slack_durations_out_of_range_are_refused() -> None:
+    for text in ("99999999999d", "9" * 30, "²", "٣٠"):
+        with pytest.raises(CommandError):
+            parse_command(f"snooze inc_1 {text}")
