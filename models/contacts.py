@@ -12,6 +12,8 @@ from models.audit import record, snapshot
 from models.errors import Conflict, InvalidValue
 from models.notifications import CONTACT_TYPES, URGENCIES, ContactMethod, NotificationRule
 from models.paging import DEFAULT_CHANNELS
+from models.uniqueness import lock_row
+from models.user import User
 from tocsin.keys import new_id
 
 _ADDRESS = {
@@ -80,6 +82,7 @@ async def set_rule(
     urgency = check_urgency(urgency)
     if len(set(channels)) != len(channels):
         raise InvalidValue("channels", "the same channel twice")
+    await lock_row(session, User.id, user_id)
     rule = await session.get(NotificationRule, (user_id, urgency))
     before = snapshot(rule)
     if rule is None:

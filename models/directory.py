@@ -19,7 +19,7 @@ from models.errors import Conflict, InvalidValue, UnknownReference
 from models.schedules import Schedule
 from models.service import Service
 from models.time_zones import known_time_zone
-from models.uniqueness import flush_unique
+from models.uniqueness import flush_unique, lock_row
 from models.user import ROLES, Team, TeamMember, User
 from tocsin.keys import new_id
 
@@ -195,6 +195,7 @@ async def delete_team(session: AsyncSession, team: Team) -> None:
 
 async def add_member(session: AsyncSession, team: Team, user_id: str) -> None:
     await require_users(session, [user_id], "user_id")
+    await lock_row(session, Team.id, team.id)
     if await session.get(TeamMember, (team.id, user_id)) is None:
         before = await _team_snapshot(session, team)
         session.add(TeamMember(team_id=team.id, user_id=user_id))

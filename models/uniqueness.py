@@ -28,3 +28,10 @@ async def flush_unique(session: AsyncSession, field: str, message: str) -> None:
         await session.flush()
     except IntegrityError as err:
         raise Conflict(field, message) from err
+
+
+async def lock_row(session: AsyncSession, column: Any, value: Any) -> None:
+    """Hold the row's lock until commit, so that concurrent read-then-write changes under
+    it (adding the same team member, setting the same notification rule) run one after the
+    other instead of racing to a unique violation."""
+    await session.exec(select(column).where(column == value).with_for_update())

@@ -269,7 +269,8 @@ async def test_non_admin_user_key_reaches_only_team_services(
     # Leaving the team takes effect on the next request.
     await http.delete(f"/api/teams/{team['id']}/members/{user['id']}", headers=admin)
     assert (await http.get("/api/services", headers=key)).json()["services"] == []
-    # Users, teams and keys decide access, so such a key cannot change them.
+    # Users, teams and keys decide access, so such a key cannot change them: a responder's
+    # key does no more than the responder role (no users:write), whatever it was made with.
     await http.post(f"/api/teams/{team['id']}/members", json={"userId": user["id"]}, headers=admin)
     writer = await http.post(
         "/api/api-keys",
@@ -281,7 +282,7 @@ async def test_non_admin_user_key_reaches_only_team_services(
         json={"userId": user["id"]},
         headers=bearer(writer.json()["key"]),
     )
-    assert escalate.status_code == 403 and escalate.json()["error"]["code"] == "RESTRICTED_KEY"
+    assert escalate.status_code == 403 and escalate.json()["error"]["code"] == "MISSING_SCOPE"
 
 
 async def test_admin_user_key_keeps_its_own_restriction(

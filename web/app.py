@@ -38,6 +38,7 @@ from web import (
 from web.commands import IncidentCommands
 from web.config_cache import ConfigCache
 from web.errors import ApiError, register_error_handlers
+from web.openapi_links import LinkedOpenAPIProvider
 from web.ratelimit import SharedLimiter, sweep_forever
 from web.readwait import ProjectionWaiter
 from web.runtime import Runtime, runtime
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Quart:
             "apiKey": {"type": "http", "scheme": "bearer"},
         },
         security=[{"apiKey": []}, {"integrationKey": []}],
+        openapi_provider_class=LinkedOpenAPIProvider,
     )
     register_error_handlers(app)
     metrics.install(app, INGEST_BLUEPRINTS)

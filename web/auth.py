@@ -135,8 +135,9 @@ async def _api_key_principal(engine: AsyncEngine, key: str) -> Principal:
             user = await session.get(User, api_key.user_id)
             if user is None or user.role != "admin":
                 # A non-admin user's key reaches only its teams' services, whatever the key
-                # says, and never administers (the user may have been demoted since).
-                scopes -= {"admin"}
+                # says, and does no more than the user's role allows (the user may have
+                # been demoted since): an observer's key only reads.
+                scopes &= role_scopes(user.role) if user is not None else frozenset()
                 teams = (
                     frozenset()
                     if user is None

@@ -22,6 +22,7 @@ from web.management import (
     not_found,
     refusals_as_api_errors,
     require_service_access,
+    unrestricted_principal,
 )
 from web.management_schemas import (
     ServiceCreate,
@@ -72,8 +73,9 @@ async def list_route() -> dict[str, Any]:
 @document_response(ServiceOut, 201)
 @error_responses(400, 401, 403)
 async def post_route() -> tuple[dict[str, Any], int]:
-    """Create a service (scope services:write); add integrations to send events to it."""
-    await api_principal("services:write")
+    """Create a service (scope services:write, on a key not limited to services: the new
+    service would lie outside its reach); add integrations to send events to it."""
+    await unrestricted_principal("services:write")
     body = await parse_body(ServiceCreate)
     with refusals_as_api_errors():
         async with session_scope(runtime().engine) as session:

@@ -34,7 +34,13 @@ from web.commands import CommandRejected, IncidentClosed
 from web.errors import ApiError, error_responses
 from web.incidents import find_incident
 from web.runtime import runtime
-from web.slack_parse import CommandError, SlashCommand, parse_command, parse_duration
+from web.slack_parse import (
+    CommandError,
+    SlashCommand,
+    parse_command,
+    parse_duration,
+    parse_interaction,
+)
 from web.slack_people import SlackPerson, slack_person
 from web.slack_schemas import SlackCommandForm, SlackCommandReply, SlackInteractionForm
 from workflows.messages import ChangeIn, NoteIn, Status
@@ -67,21 +73,20 @@ async def interactions() -> Response:
     form = await _verified_form()
     try:
         payload = json.loads(form.get("payload", ""))
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise ApiError(400, "INVALID_REQUEST", "payload is not JSON", field="payload") from err
-    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+    interaction = parse_interaction(payload)
+    if interaction is None:
         return Response("", 200)
-    user = payload.get("user") or {}
-    response_url = payload.get("response_url")
-    for action in payload.get("actions") or []:
-        verb = _BUTTON_VERBS.get(action.get("action_id", ""))
+    for action_id, value in interaction.actions:
+        verb = _BUTTON_VERBS.get(action_id)
         if verb is None:
             continue
-        command = SlashCommand(verb, str(action.get("value", "")))
-        work = partial(_act, command, str(user.get("id", "")), _username(user))
-        outcome = await _within_budget(work, response_url, tell_success=False)
+        command = SlashCommand(verb, value)
+        work = partial(_act, command, interaction.user_id, interaction.username)
+        outcome = await _within_budget(work, interaction.response_url, tell_success=False)
         if outcome is not None and not outcome.done:
-            await _tell(response_url, outcome)
+            await _tell(interaction.response_url, outcome)
     return Response("", 200)
 
 
@@ -176,10 +181,6 @@ async def _tell(response_url: str | None, outcome: Outcome) -> None:
 
 def _reply(outcome: Outcome) -> dict[str, Any]:
     return SlackCommandReply(response_type="ephemeral", text=outcome.text).model_dump()
-
-
-def _username(user: dict[str, Any]) -> str:
-    return str(user.get("username") or user.get("name") or user.get("id") or "unknown")
 
 
 def _slack() -> AsyncWebClient | None:

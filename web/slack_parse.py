@@ -1,8 +1,10 @@
-"""The ``/tocsin`` slash command's text and durations. Pure."""
+"""The ``/tocsin`` slash command's text and durations, and the buttons of an interaction
+payload. Pure."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 SNOOZE_DEFAULT = timedelta(hours=1)
 SNOOZE_MAX = timedelta(days=7)  # as PATCH /api/incidents/:id allows
@@ -14,7 +16,9 @@ USAGE = (
 )
 _VERBS = {"ack": "acknowledge", "acknowledge": "acknowledge", "resolve": "resolve",
           "snooze": "snooze", "note": "note", "who": "who"}  # fmt: skip
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+# ASCII digits, few enough that any match fits a timedelta (the range check comes after).
+_DURATION = re.compile(r"^(?:([0-9]{1,6})d)?(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?$")
+_MINUTES = re.compile(r"^[0-9]{1,9}$")
 
 
 class CommandError(ValueError):
@@ -55,7 +59,7 @@ def parse_duration(text: str) -> timedelta:
     text = text.strip().lower()
     if not text:
         return SNOOZE_DEFAULT
-    if text.isdigit():
+    if _MINUTES.match(text):
         duration = timedelta(minutes=int(text))
     else:
         match = _DURATION.match(text)
@@ -66,3 +70,36 @@ def parse_duration(text: str) -> timedelta:
     if not timedelta(minutes=1) <= duration <= SNOOZE_MAX:
         raise CommandError("A snooze is between 1 minute and 7 days")
     return duration
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """Who clicked (Slack user id and name), where to answer, and the buttons as
+    (action_id, value) pairs."""
+
+    user_id: str
+    username: str
+    response_url: str | None
+    actions: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse_interaction(payload: Any) -> Interaction | None:
+    """A ``block_actions`` payload, or None for any other; parts not shaped as Slack sends
+    them are skipped rather than failing the request."""
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        return None
+    user = payload.get("user")
+    user = user if isinstance(user, dict) else {}
+    name = user.get("username") or user.get("name") or user.get("id") or "unknown"
+    response_url = payload.get("response_url")
+    actions = payload.get("actions")
+    return Interaction(
+        user_id=str(user.get("id", "")),
+        username=str(name),
+        response_url=response_url if isinstance(response_url, str) else None,
+        actions=[
+            (str(a.get("action_id", "")), str(a.get("value", "")))
+            for a in (actions if isinstance(actions, list) else [])
+            if isinstance(a, dict)
+        ],
+    )
