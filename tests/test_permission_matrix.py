@@ -29,7 +29,7 @@ from models.db import session_scope
 from models.directory import add_member, create_team, create_user
 from models.passwords import hash_password
 from models.provisioning import SCOPES, create_api_key
-from tests.conftest import make_api_key
+from tests.conftest import API_KEYS, make_api_key
 from tests.slack_support import command_body, signed
 from tocsin.settings import Settings
 from web.app import create_app
@@ -710,7 +710,9 @@ async def make_user(engine: AsyncEngine, role: str, team: str | None) -> tuple[s
 
 async def user_key(engine: AsyncEngine, user_id: str, scopes: frozenset[str]) -> str:
     async with session_scope(engine) as session:
-        _, key = await create_api_key(session, "matrix", sorted(scopes), None, user_id=user_id)
+        _, key = await create_api_key(
+            session, "matrix", sorted(scopes), None, hasher=API_KEYS, user_id=user_id
+        )
     return key
 
 
