@@ -315,6 +315,8 @@ API: dict[tuple[str, str], Row] = {
     # public, or authenticated by their own means (key in the URL or body, Slack signature)
     ("GET", "/healthz"): Row(path("/healthz")),
     ("GET", "/readyz"): Row(path("/readyz")),
+    # Open unless TOCSIN_METRICS_TOKEN is set (tests/test_observability.py checks the token).
+    ("GET", "/metrics"): Row(path("/metrics")),
     ("GET", "/openapi.json"): Row(path("/openapi.json")),
     ("GET", "/docs"): Row(path("/docs")),
     ("GET", "/redocs"): Row(path("/redocs")),
