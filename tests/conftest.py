@@ -131,6 +131,9 @@ def settings(
         slack_api_url=slack_api.api_url,
         # Workflow code that breaks the sandbox's rules fails the suite (worker.py).
         workflow_sandbox=True,
+        # Every test signs in from 127.0.0.1: the session's API is many people behind one
+        # address (tests/ui/test_ui_security.py checks the default limit on its own API).
+        login_attempts_per_address=100_000,
     )
 
 

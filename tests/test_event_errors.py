@@ -1,13 +1,18 @@
 """Every error row of seed 001, with its stable code, and the rate limit."""
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
+from tests.app_server import serving
 from tests.conftest import Tenant, make_api_key, make_tenant, new_key, trigger_body
+from tocsin.settings import Settings
+from workflows.ids import incident_workflow_id
 
 
 def error_of(response: httpx.Response) -> dict:
@@ -156,3 +161,28 @@ async def test_unknown_routes_are_json_404(http: httpx.AsyncClient) -> None:
     response = await http.get("/api/nothing-here")
     assert response.status_code == 404
     assert error_of(response)["code"] == "NOT_FOUND"
+
+
+async def test_an_update_no_worker_applies_is_a_503_not_a_hang(
+    settings: Settings, client: Client, tenant: Tenant
+) -> None:
+    """An incident whose task queue no worker polls: the trigger is accepted (it needs only
+    Temporal), the acknowledge cannot be applied and is answered 503 after the wait."""
+    queue = f"no-worker-{uuid.uuid4().hex[:8]}"
+    lonely = settings.model_copy(update={"task_queue": queue, "update_wait_seconds": 2.0})
+    dedup_key = new_key("lonely")
+    try:
+        async with serving(lonely) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+            sent = await http.post(
+                "/api/events", json=trigger_body(dedup_key), headers=tenant.token
+            )
+            assert sent.status_code == 202
+            ack = {"event_action": "acknowledge", "dedup_key": dedup_key}
+            answer = await http.post("/api/events", json=ack, headers=tenant.token)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "WORKER_UNAVAILABLE"
+        assert answer.headers["Retry-After"] == "30"
+    finally:  # nothing will ever run it: leave no open incident behind for other tests
+        await client.get_workflow_handle(
+            incident_workflow_id(tenant.service_id, dedup_key)
+        ).terminate()

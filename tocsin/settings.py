@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # production runs the same, replay-tested code without that overhead.
     workflow_sandbox: bool = False
 
+    # How long a person's action (acknowledge, resolve, PATCH, note) waits for a worker to
+    # apply it before the API answers 503 WORKER_UNAVAILABLE instead of hanging.
+    update_wait_seconds: float = Field(default=30.0, gt=0)
     rate_limit_requests: int = 120
     rate_limit_window_seconds: float = 60.0
     # How long a read of a just-accepted incident (GET /api/incidents/:id, a manual

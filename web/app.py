@@ -135,7 +135,9 @@ def create_app(settings: Settings | None = None) -> Quart:
             settings=settings,
             engine=engine,
             client=client,
-            commands=IncidentCommands(client, settings.task_queue),
+            commands=IncidentCommands(
+                client, settings.task_queue, update_wait_seconds=settings.update_wait_seconds
+            ),
             limiter=SharedLimiter(
                 engine, settings.rate_limit_requests, settings.rate_limit_window_seconds
             ),

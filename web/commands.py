@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -17,7 +18,13 @@ from temporalio.api.common.v1 import Payload, WorkflowType
 from temporalio.api.enums.v1 import WorkflowIdConflictPolicy
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.converter import encode_search_attributes
 from temporalio.exceptions import ApplicationError
@@ -56,6 +63,11 @@ class IncidentClosed(Exception):
     """The incident's workflow has finished (it was resolved) or never existed."""
 
 
+class WorkerUnavailable(Exception):
+    """No worker answered the incident's update in time (none polls its task queue, or all
+    are down or swamped). The update stays admitted and may still apply later."""
+
+
 class CommandRejected(Exception):
     """The workflow's update validator refused the change (``code`` is stable)."""
 
@@ -66,9 +78,12 @@ class CommandRejected(Exception):
 
 
 class IncidentCommands:
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(
+        self, client: Client, task_queue: str, *, update_wait_seconds: float = 30.0
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._update_wait = timedelta(seconds=update_wait_seconds)
         self._batcher: TriggerBatcher[TriggerOutcome] = TriggerBatcher(client.data_converter)
 
     async def trigger(self, service_id: str, dedup_key: str, alert: AlertIn) -> TriggerOutcome:
@@ -202,7 +217,8 @@ class IncidentCommands:
     async def _update(
         self, handle: WorkflowHandle, name: str, argument: BaseModel, result_type: type[R]
     ) -> tuple[R, str | None]:
-        """Run an update to completion; returns its result and the run that answered."""
+        """Run an update to completion; returns its result and the run that answered.
+        An update needs a worker: without one it would wait for ever, so it is bounded."""
         for attempt in range(_UPDATE_RETRIES):
             try:
                 update = await handle.start_update(
@@ -210,8 +226,13 @@ class IncidentCommands:
                     argument,
                     wait_for_stage=WorkflowUpdateStage.COMPLETED,
                     result_type=result_type,
+                    rpc_timeout=self._update_wait,
                 )
                 return await update.result(), update.workflow_run_id
+            except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+                raise WorkerUnavailable(
+                    f"no worker answered within {self._update_wait.total_seconds():.0f} s"
+                ) from err
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
                     raise IncidentClosed from err

@@ -14,6 +14,7 @@ from quart_schema import document_response
 from temporalio.service import RPCError, RPCStatusCode
 from werkzeug.exceptions import HTTPException
 
+from web.commands import WorkerUnavailable
 from web.schemas import ErrorResponse
 
 log = logging.getLogger("tocsin.web")
@@ -73,6 +74,14 @@ TEMPORAL_UNAVAILABLE = ApiError(
 )
 
 
+WORKER_UNAVAILABLE = ApiError(
+    503,
+    "WORKER_UNAVAILABLE",
+    "No worker applied the change in time; it may still apply when a worker is back.",
+    headers={"Retry-After": "30"},
+)
+
+
 def _render(error: ApiError) -> Response:
     response = jsonify(error.body())
     response.status_code = error.status
@@ -98,6 +107,11 @@ def register_error_handlers(app: Quart) -> None:
             return _render(TEMPORAL_UNAVAILABLE)
         log.exception("unhandled Temporal error")
         return _render(ApiError(500, "INTERNAL", "Internal server error"))
+
+    @app.errorhandler(WorkerUnavailable)
+    async def worker_unavailable(error: WorkerUnavailable) -> Response:
+        log.warning("incident update not applied in time: %s", error)
+        return _render(WORKER_UNAVAILABLE)
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:

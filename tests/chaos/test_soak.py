@@ -2,7 +2,7 @@
 resolve over Zipf-distributed dedup keys) against a worker and an API running as processes,
 with the worker killed (``kill -9``) and restarted halfway: every event is accounted for.
 
-``TOCSIN_SOAK_SECONDS`` sets the load's length: 60 s in ``make test``, 600 s in
+``TOCSIN_SOAK_SECONDS`` sets the load's length: 20 s in ``make test``, 600 s in
 ``make chaos`` (docs/testing.md). The expected read side is derived from the API's answers
 (bench.mixed.differences): no incident missing or unexpected, every alert count, alert row
 and final status right, and no request refused.
@@ -24,7 +24,7 @@ from tests.chaos.processes import Processes, wait_ready, wait_until
 from tests.conftest import free_port
 from tocsin.settings import Settings
 
-SOAK_SECONDS = float(os.environ.get("TOCSIN_SOAK_SECONDS", "60"))
+SOAK_SECONDS = float(os.environ.get("TOCSIN_SOAK_SECONDS", "20"))
 RATE = 20.0  # requests per second: a steady load two shared cores sustain beside the rest
 SERVICES = 20
 # Generous: the backlog of the worker's outage is worked off after the load stops.
