@@ -3,6 +3,7 @@ rot: every scenario must run and write its CSV. The numbers are not judged."""
 
 import csv
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ def test_benchmark_harness_smoke(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=420,
+        # One process each: the smoke checks the harness, not the speed (eight stacks start).
+        env=os.environ | {"TOCSIN_API_WORKERS": "1", "TOCSIN_WORKER_PROCESSES": "1"},
     )  # fmt: skip
     output = result.stdout[-4000:] + result.stderr[-20000:]
     (run,) = tmp_path.glob("run-*.csv")

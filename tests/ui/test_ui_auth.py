@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,7 +45,11 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(
     )
     unknown = await ui_client.post(
         "/login",
-        data={"email": "nobody@example.com", "password": "nope-nope", "csrf_token": token},
+        data={
+            "email": f"nobody-{uuid.uuid4().hex[:8]}@example.com",
+            "password": "nope-nope",
+            "csrf_token": token,
+        },
     )
     assert wrong.status_code == unknown.status_code == 401
     assert (
