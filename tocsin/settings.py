@@ -33,8 +33,10 @@ class Settings(BaseSettings):
     temporal_ui_url: str | None = None
     data_dir: Path = Path(".tocsin")
 
-    # API processes sharing the port (Hypercorn workers); docs/benchmarks.md measures them.
-    api_workers: int = Field(default=2, ge=1)
+    # API processes sharing the port (SO_REUSEPORT copies). 1 by default: on 2 cores shared
+    # with the worker and Temporal, a second one made the storm slower (docs/benchmarks.md);
+    # use more where the API has cores of its own.
+    api_workers: int = Field(default=1, ge=1)
     # Worker processes `tocsin worker` runs on the task queue: the worker is CPU-bound in
     # one Python process, and a second one uses the spare core (docs/benchmarks.md).
     worker_processes: int = Field(default=2, ge=1)
