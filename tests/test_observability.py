@@ -145,6 +145,20 @@ async def test_api_log_lines_are_json_with_request_and_incident_ids(
     assert other["incident_id"] == unnamed.json()["result"]["incident"]["id"]
 
 
+async def test_repeated_alerts_log_at_debug_only(http: httpx.AsyncClient, tenant: Tenant) -> None:
+    """A storm on one key must not write a line per repeat at INFO; a change does."""
+    key = new_key()
+    with json_lines("tocsin") as out:
+        first = await http.post("/api/events", json=trigger_body(key), headers=tenant.token)
+        for _ in range(3):
+            again = await http.post("/api/events", json=trigger_body(key), headers=tenant.token)
+            assert again.json()["result"]["action"] == "deduplicated"
+    assert first.json()["result"]["action"] == "triggered"
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    ingest = [line for line in lines if line["logger"] == "tocsin.ingest"]
+    assert [line["message"].split(" (")[0] for line in ingest] == ["event trigger: triggered"]
+
+
 async def test_worker_metrics_and_json_logs(
     client: Client,
     engine: AsyncEngine,

@@ -131,6 +131,11 @@ def create_app(settings: Settings | None = None) -> Quart:
     async def start_up() -> None:
         client = await connect(settings)
         engine = create_engine(settings)
+        # The rate limiter and the read-side poller run on every event and outlive a failed
+        # query on their own (falling back, polling again): no pre-ping round trip for them.
+        unpinged = app.extensions["tocsin-unpinged-engine"] = create_engine(
+            settings, pre_ping=False
+        )
         app.extensions["tocsin"] = Runtime(
             settings=settings,
             engine=engine,
@@ -139,9 +144,9 @@ def create_app(settings: Settings | None = None) -> Quart:
                 client, settings.task_queue, update_wait_seconds=settings.update_wait_seconds
             ),
             limiter=SharedLimiter(
-                engine, settings.rate_limit_requests, settings.rate_limit_window_seconds
+                unpinged, settings.rate_limit_requests, settings.rate_limit_window_seconds
             ),
-            waiter=ProjectionWaiter(engine),
+            waiter=ProjectionWaiter(unpinged),
             config=ConfigCache(engine, settings.config_cache_seconds),
         )
         horizon = math.ceil(max(settings.rate_limit_window_seconds, settings.login_window_seconds))
@@ -155,5 +160,6 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.extensions["tocsin-sweeper"].cancel()
         await rt.waiter.close()
         await rt.engine.dispose()
+        await app.extensions["tocsin-unpinged-engine"].dispose()
 
     return app

@@ -1,15 +1,13 @@
 """``POST /api/events``: the Events API of seeds 000 and 001."""
 
-from typing import Any
-
 from pydantic import ValidationError
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 from quart_schema import document_request, document_response, tag
 
 from models import Service
 from models.db import session_scope
 from web.auth import Principal, authenticate
-from web.bodies import parse_body
+from web.bodies import json_answer, parse_body
 from web.errors import ApiError, error_responses, invalid_request
 from web.ingest import submit
 from web.integrations.event import InboundEvent
@@ -25,7 +23,7 @@ blueprint = Blueprint("events", __name__)
 @document_request(EventRequest)
 @document_response(EventResponse, 202)
 @error_responses(400, 401, 403, 404, 429)
-async def post_event() -> tuple[dict[str, Any], int]:
+async def post_event() -> Response:
     """Trigger, acknowledge or resolve an incident.
 
     Authenticate with ``Authorization: Token token=<integration key>`` or
@@ -48,7 +46,7 @@ async def post_event() -> tuple[dict[str, Any], int]:
     event = await parse_body(EventRequest)
     service_id = await _target_service(rt, principal, event)
     response = await _dispatch(rt, principal, service_id, event)
-    return response.model_dump(mode="json"), 202
+    return json_answer(response, 202)
 
 
 async def _target_service(rt: Runtime, principal: Principal, event: EventRequest) -> str:

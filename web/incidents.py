@@ -1,9 +1,7 @@
 """Incidents API, read half (seed 003): list and fetch incidents from the read side."""
 
-from typing import Any
-
 from pydantic import ValidationError
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 from quart_schema import document_querystring, document_response, tag
 
 from models import Incident, Service
@@ -11,6 +9,7 @@ from models.change_events import incident_change_events
 from models.columns import utcnow
 from models.db import session_scope
 from web.auth import Principal, authenticate
+from web.bodies import json_answer
 from web.errors import ApiError, error_responses, invalid_request
 from web.queries import (
     decode_cursor,
@@ -98,7 +97,7 @@ def incident_out(incident: Incident, service: Service) -> IncidentOut:
 @document_querystring(IncidentListQuery)
 @document_response(IncidentList, 200)
 @error_responses(400, 401, 403)
-async def list_route() -> dict[str, Any]:
+async def list_route() -> Response:
     """List incidents, newest first (scope incidents:read).
 
     ``limit`` defaults to 50 and is capped at 200; ``status`` is case-insensitive
@@ -135,14 +134,14 @@ async def list_route() -> dict[str, Any]:
     page = IncidentList(
         incidents=[incident_out(i, s) for i, s in rows], total=total, next_cursor=next_cursor
     )
-    return page.model_dump(mode="json", by_alias=True)
+    return json_answer(page)
 
 
 @blueprint.get("/api/incidents/<incident_id>")
 @tag(["incidents"])
 @document_response(IncidentDetail, 200)
 @error_responses(401, 403, 404)
-async def get_route(incident_id: str) -> dict[str, Any]:
+async def get_route(incident_id: str) -> Response:
     """One incident with its newest alerts and the change events of its service from the
     hour before it opened (scope incidents:read)."""
     principal = await principal_with("incidents:read")
@@ -156,7 +155,7 @@ async def get_route(incident_id: str) -> dict[str, Any]:
         alerts=[AlertOut.model_validate(a, from_attributes=True) for a in alerts],
         change_events=[ChangeEventOut.model_validate(c, from_attributes=True) for c in changes],
     )
-    return detail.model_dump(mode="json", by_alias=True)
+    return json_answer(detail)
 
 
 @blueprint.get("/api/incidents/<incident_id>/timeline")
@@ -164,7 +163,7 @@ async def get_route(incident_id: str) -> dict[str, Any]:
 @document_querystring(TimelineQuery)
 @document_response(Timeline, 200)
 @error_responses(404)
-async def timeline_route(incident_id: str) -> dict[str, Any]:
+async def timeline_route(incident_id: str) -> Response:
     """Everything that happened to the incident, in order, with who or what did it
     (scope incidents:read). Page with ``after`` = the last ``seq`` seen."""
     principal = await principal_with("incidents:read")
@@ -179,4 +178,4 @@ async def timeline_route(incident_id: str) -> dict[str, Any]:
     timeline = Timeline(
         timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries]
     )
-    return timeline.model_dump(mode="json", by_alias=True)
+    return json_answer(timeline)

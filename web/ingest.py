@@ -21,6 +21,9 @@ from workflows.severity import higher_urgency, urgency_for
 
 log = logging.getLogger("tocsin.ingest")
 
+# Outcomes that change no incident: logged at DEBUG.
+QUIET_RESULTS = frozenset({"deduplicated", "ignored"})
+
 Outcome = Literal["triggered", "deduplicated", "acknowledged", "resolved", "ignored"]
 
 
@@ -61,7 +64,10 @@ def _count(event: InboundEvent, submitted: Submitted) -> None:
         if result == "triggered" and submitted.incident.status == Status.SUPPRESSED.value:
             result = "suppressed"
     EVENTS.labels(event.action, result).inc()
-    log.info("event %s: %s (dedup key %s)", event.action, result, submitted.dedup_key)
+    # A repeat that changed nothing is DEBUG: in a storm a line per repeat cost the API
+    # about a twentieth of its CPU, and the counter above has it (docs/observability.md).
+    level = logging.DEBUG if result in QUIET_RESULTS else logging.INFO
+    log.log(level, "event %s: %s (dedup key %s)", event.action, result, submitted.dedup_key)
 
 
 async def _act(

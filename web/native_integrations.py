@@ -11,12 +11,12 @@ from collections import defaultdict
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 from quart_schema import document_response, tag
 
 from models import Integration
 from tocsin.secret_box import SecretBoxUnavailable, unseal
-from web.bodies import decode_json
+from web.bodies import decode_json, json_answer
 from web.errors import ApiError, error_responses
 from web.ingest import Submitted, submit
 from web.integration_schemas import IngestedEvent, IntegrationEventsResponse
@@ -34,7 +34,7 @@ NOT_FOUND = ApiError(404, "INTEGRATION_NOT_FOUND", "No integration of this type 
 @tag(["events"])
 @document_response(IntegrationEventsResponse, 202)
 @error_responses(400, 401, 404, 413, 429, 503)
-async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]:
+async def receive(integration_type: str, key: str) -> Response:
     """Ingest a sender's native payload (Alertmanager, Grafana, Datadog, Sentry, CloudWatch
     via SNS, or generic JSON); docs/integrations.md shows each sender's configuration."""
     rt = runtime()
@@ -59,7 +59,7 @@ async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]
     if adapter.envelope is not None:
         body = await adapter.envelope(headers, body, rt.settings)
         if body is None:
-            return IntegrationEventsResponse(events=[]).model_dump(mode="json"), 202
+            return json_answer(IntegrationEventsResponse(events=[]), 202)
     events = _parse(adapter, config, body)
     submitted = await _submit_all(rt, integration, events)
     response = IntegrationEventsResponse(
@@ -68,7 +68,7 @@ async def receive(integration_type: str, key: str) -> tuple[dict[str, Any], int]
             for s in submitted
         ]
     )
-    return response.model_dump(mode="json"), 202
+    return json_answer(response, 202)
 
 
 def _check_signature(

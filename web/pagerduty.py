@@ -23,6 +23,7 @@ from models.change_events import record_change_event
 from models.columns import utcnow
 from models.db import session_scope
 from tocsin.keys import new_id
+from web.bodies import json_answer
 from web.ingest import submit
 from web.integrations.event import InvalidPayload
 from web.integrations.registry import EVENTS_API
@@ -94,7 +95,7 @@ async def too_large(_: RequestEntityTooLarge) -> Response:
 @document_response(PdRefused, 400)
 @document_response(PdRefused, 413)
 @document_response(PdRefused, 429)
-async def enqueue() -> tuple[dict[str, Any], int]:
+async def enqueue() -> Response:
     """PagerDuty Events API v2: trigger, acknowledge or resolve an alert.
 
     No Authorization header: ``routing_key`` in the body is an integration key. A trigger
@@ -105,7 +106,7 @@ async def enqueue() -> tuple[dict[str, Any], int]:
     alert = await _parsed(parse_alert)
     integration = await _integration(rt, alert.key, INVALID_ROUTING_KEY, throttled_status=429)
     await _submit(rt, integration, alert)
-    return PdAccepted(dedup_key=alert.event.dedup_key).model_dump(), 202
+    return json_answer(PdAccepted(dedup_key=alert.event.dedup_key), 202)
 
 
 @blueprint.post("/v2/change/enqueue")
@@ -115,7 +116,7 @@ async def enqueue() -> tuple[dict[str, Any], int]:
 @document_response(PdRefused, 400)
 @document_response(PdRefused, 413)
 @document_response(PdRefused, 429)
-async def change_enqueue() -> tuple[dict[str, Any], int]:
+async def change_enqueue() -> Response:
     """PagerDuty change event (a deploy, a config change): stored on the service for 90 days
     and shown on incidents opened within the hour after it. Never notifies."""
     rt = runtime()
@@ -137,7 +138,7 @@ async def change_enqueue() -> tuple[dict[str, Any], int]:
     )
     async with session_scope(rt.engine) as session:
         await record_change_event(session, row)
-    return PdChangeAccepted().model_dump(), 202
+    return json_answer(PdChangeAccepted(), 202)
 
 
 @blueprint.post("/generic/2010-04-15/create_event.json")
@@ -147,7 +148,7 @@ async def change_enqueue() -> tuple[dict[str, Any], int]:
 @document_response(PdRefused, 400)
 @document_response(PdRefused, 403)
 @document_response(PdRefused, 413)
-async def create_event_v1() -> tuple[dict[str, Any], int]:
+async def create_event_v1() -> Response:
     """PagerDuty Events API v1 (legacy; Alertmanager's ``service_key``): ``incident_key``
     is the dedup key, ``description`` the summary; triggers have severity ``error``.
     Throttled requests get 403, as PagerDuty's v1 answers and v1 clients retry."""
@@ -155,7 +156,7 @@ async def create_event_v1() -> tuple[dict[str, Any], int]:
     alert = await _parsed(parse_v1)
     integration = await _integration(rt, alert.key, INVALID_SERVICE_KEY, throttled_status=403)
     await _submit(rt, integration, alert)
-    return PdV1Accepted(incident_key=alert.event.dedup_key).model_dump(), 200
+    return json_answer(PdV1Accepted(incident_key=alert.event.dedup_key))
 
 
 async def _parsed(parse: Callable[[Any], T]) -> T:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import rate_limit
+from models.db import autocommit
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class SharedLimiter:
         timeout_seconds: float = 1.0,
         retry_shared_after_seconds: float = 5.0,
     ) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._engine = autocommit(engine)
         self._limit = limit
         self._window = max(1, math.ceil(window_seconds))
         self._timeout = timeout_seconds

@@ -70,7 +70,8 @@ class ProjectionWaiter:
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll())
         try:
-            return await asyncio.wait_for(future, wait_seconds)
+            async with asyncio.timeout(wait_seconds):
+                return await future
         except TimeoutError:
             return None
         finally:
@@ -89,7 +90,7 @@ class ProjectionWaiter:
     async def _poll(self) -> None:
         while self._waiting:
             try:
-                async with session_scope(self._engine) as session:
+                async with session_scope(self._engine, read_only=True) as session:
                     found = await session.exec(
                         select(Incident).where(col(Incident.id).in_(list(self._waiting)))
                     )
