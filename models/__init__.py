@@ -8,7 +8,7 @@ from models.audit import AuditEntry
 from models.auth import ApiKey
 from models.change_events import ChangeEvent
 from models.escalation import EscalationPolicy, EscalationStep
-from models.incident import Alert, Incident
+from models.incident import Alert, Incident, IncidentTally
 from models.notifications import ContactMethod, Notification, NotificationAttempt, NotificationRule
 from models.rate_limit import RateLimitBucket
 from models.schedules import CalendarFeed, Schedule, ScheduleOverride
@@ -27,6 +27,7 @@ __all__ = [
     "EscalationPolicy",
     "EscalationStep",
     "Incident",
+    "IncidentTally",
     "Integration",
     "Notification",
     "NotificationAttempt",

@@ -54,3 +54,20 @@ class Alert(SQLModel, table=True):
     images: list[dict[str, Any]] = Field(default_factory=list, sa_column=jsonb(nullable=False))
     client: str | None = None
     client_url: str | None = None
+
+
+class IncidentTally(SQLModel, table=True):
+    """How many incidents each service has in each status: the lists' exact ``total`` in
+    a few rows instead of a count over every incident (a Seq Scan at 100k incidents).
+
+    Kept by triggers on ``incident`` (migration 0012) in the writer's own transaction, so it
+    is exact whoever writes. Each (service, status) is spread over ``TALLY_SHARDS`` rows by
+    incident id, so projections of one service's new incidents rarely wait on one row.
+    """
+
+    __tablename__ = "incident_tally"
+
+    service_id: str = Field(primary_key=True, max_length=40)
+    status: str = Field(primary_key=True, max_length=16)
+    shard: int = Field(primary_key=True)
+    n: int
