@@ -46,6 +46,13 @@ def wait_for_port(
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
 
 
+# The server settings Tocsin's deployments want (deploy/temporal-dynamicconfig.yaml is the
+# same for docker-compose). Eager activities: an activity a workflow task schedules on its
+# own task queue comes back in that task's completion answer, so the worker runs it at once,
+# with no trip through matching (a notification's first call goes out sooner).
+DYNAMIC_CONFIG = {"system.enableActivityEagerExecution": "true"}
+
+
 def start_temporal_dev_server(
     *,
     port: int,
@@ -67,6 +74,8 @@ def start_temporal_dev_server(
         # power loss can drop the last commits) and doubles the dev server's start rate.
         "--sqlite-pragma", "journal_mode=wal",
         "--sqlite-pragma", "synchronous=normal",
+        *(arg for name, value in DYNAMIC_CONFIG.items()
+          for arg in ("--dynamic-config-value", f"{name}={value}")),
         *dev_server_search_attribute_args(),
         *(extra or []),
     ]  # fmt: skip
