@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import rate_limit
 from models.db import autocommit
+from web.keyed_batches import KeyedBatcher
 
 log = logging.getLogger(__name__)
 
@@ -66,38 +67,18 @@ class SharedLimiter:
         self._timeout = timeout_seconds
         self._retry_shared_after = retry_shared_after_seconds
         self._local = SlidingWindowLimiter(limit, window_seconds)
-        self._waiting: dict[str, list[asyncio.Future[int | None]]] = {}
-        self._draining: dict[str, asyncio.Task[None]] = {}
+        # Concurrent checks of one key: one shared call asks for a token per waiter.
+        self._checks: KeyedBatcher[None, int | None] = KeyedBatcher(self._take)
         self._shared_down_until = 0.0
 
     async def acquire(self, key: str) -> int | None:
         """Count a request against ``key``; None if allowed, else the seconds to wait."""
         if time.monotonic() < self._shared_down_until:
             return self._local.acquire(key)
-        waiter: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, []).append(waiter)
-        if key not in self._draining:
-            self._draining[key] = asyncio.create_task(self._drain(key))
-        return await waiter
+        return await self._checks.submit(key, None)
 
-    async def _drain(self, key: str) -> None:
-        """Answer the key's waiters, one shared call per batch that gathered meanwhile."""
-        try:
-            while waiters := self._waiting.pop(key, None):
-                try:
-                    answers = await self._take(key, len(waiters))
-                except BaseException as err:  # never leave a request waiting forever
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(err)
-                    raise
-                for waiter, answer in zip(waiters, answers, strict=True):
-                    if not waiter.done():  # a waiter whose request went away
-                        waiter.set_result(answer)
-        finally:
-            del self._draining[key]
-
-    async def _take(self, key: str, want: int) -> list[int | None]:
+    async def _take(self, key: str, waiters: list[None]) -> list[int | None]:
+        want = len(waiters)
         try:
             async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
                 taken = await rate_limit.take(conn, key, want, self._limit, self._window)
