@@ -48,22 +48,21 @@ class Contact:
 
 
 async def service_policy(session: AsyncSession, service_id: str) -> ServicePolicy | None:
-    service = await session.get(Service, service_id)
-    if service is None:
-        return None
-    if service.escalation_policy_id is None:
-        return ServicePolicy(service, None, ())
-    policy = await session.get(EscalationPolicy, service.escalation_policy_id)
-    if policy is None:
-        return ServicePolicy(service, None, ())
-    steps = (
+    """The service with its policy and the policy's steps in order, in one round trip (the
+    escalation loop asks this each time a step fires)."""
+    rows = (
         await session.exec(
-            select(EscalationStep)
-            .where(EscalationStep.policy_id == policy.id)
+            select(Service, EscalationPolicy, EscalationStep)
+            .where(Service.id == service_id)
+            .outerjoin(EscalationPolicy, col(EscalationPolicy.id) == Service.escalation_policy_id)
+            .outerjoin(EscalationStep, col(EscalationStep.policy_id) == EscalationPolicy.id)
             .order_by(col(EscalationStep.position))
         )
     ).all()
-    return ServicePolicy(service, policy, steps)
+    if not rows:
+        return None
+    service, policy, _ = rows[0]
+    return ServicePolicy(service, policy, tuple(step for _, _, step in rows if step is not None))
 
 
 @dataclass(frozen=True)
