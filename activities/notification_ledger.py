@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.columns import utcnow
-from models.db import session_scope
+from models.db import autocommit, session_scope
 from models.notifications import Notification, NotificationAttempt
 from tocsin.metrics import NOTIFICATIONS
 from workflows.notifications import DeliveryResult
@@ -86,7 +86,9 @@ class NotificationLedger:
             )
             .on_conflict_do_nothing()
         )
-        async with session_scope(self._engine) as session:
+        # Each statement commits on its own: the claim needs no transaction around it (a
+        # delivery's first call waits for these round trips).
+        async with session_scope(autocommit(self._engine)) as session:
             await session.execute(claim)
             found = await session.exec(select(Notification).where(Notification.key == key))
             return found.one()
@@ -120,8 +122,9 @@ class NotificationLedger:
         return _result(key, "sent", None, sent)
 
     async def count_attempt(self, key: str) -> int:
-        """Count (and commit) one more attempt before the channel is called; its number."""
-        async with self._engine.begin() as conn:
+        """Count (and commit) one more attempt before the channel is called; its number.
+        One statement, committed as it runs."""
+        async with autocommit(self._engine).connect() as conn:
             result = await conn.execute(
                 update(Notification)
                 .where(col(Notification.key) == key)
