@@ -24,11 +24,15 @@ def free_port() -> int:
 
 
 def tocsin_env(settings: Settings, **overrides: str) -> dict[str, str]:
-    """The environment that makes ``tocsin worker`` / ``tocsin api`` use ``settings``."""
+    """The environment that makes ``tocsin worker`` / ``tocsin api`` use ``settings``.
+
+    The worker's metrics port is a free one of this call's own, unless ``overrides`` names
+    one: the setting's default is a fixed port, and tests run in two processes at once."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env["TOCSIN_WORKER_METRICS_PORT"] = str(free_port())
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if value is None:
+        if value is None or name == "worker_metrics_port":
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()

@@ -173,8 +173,16 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture(scope="session")
 async def api_url(settings: Settings, worker: None) -> AsyncIterator[str]:
-    """The real API under Hypercorn, on the settings' port."""
-    async with serving(settings, settings.port) as url:
+    """The real API under Hypercorn, on the settings' port.
+
+    Its reads of a just-opened incident wait up to 10 s for the projection (the setting
+    ``TOCSIN_READ_WAIT_SECONDS``, default 2 s): the session's worker shares this process with
+    the tests, and the machine with a second test process (docs/testing.md), so its
+    workflow tasks can take seconds; a 503 ``NOT_YET_VISIBLE`` then says nothing about what
+    a test checks. The API processes tests start themselves keep the default."""
+    async with serving(
+        settings.model_copy(update={"read_wait_seconds": 10.0}), settings.port
+    ) as url:
         yield url
 
 

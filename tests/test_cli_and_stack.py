@@ -111,7 +111,8 @@ def stop(proc: subprocess.Popen) -> int:
 
 def test_up_runs_the_embedded_stack_and_keeps_state(tmp_path: Path) -> None:
     """`tocsin up` with only settings: embedded PostgreSQL and Temporal, worker, API."""
-    ports = {k: str(free_port()) for k in ("PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT")}
+    names = ("PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "WORKER_METRICS_PORT")
+    ports = {k: str(free_port()) for k in names}
     unset = ("DATABASE_URL", "TEMPORAL_ADDRESS", "TOCSIN_WEBHOOK_SIGNING_KEY")
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env |= {f"TOCSIN_{k}": v for k, v in ports.items()} | {"TOCSIN_DATA_DIR": str(tmp_path)}
@@ -213,6 +214,7 @@ def test_up_uses_external_servers_when_configured(
         "TOCSIN_PORT": port,
         "TOCSIN_DATA_DIR": str(tmp_path),
         "TOCSIN_TASK_QUEUE": f"external-{port}",
+        "TOCSIN_WORKER_METRICS_PORT": str(free_port()),
     }
     # Started the way a shell starts a background job (SIGINT ignored): Ctrl-C still stops it.
     proc = subprocess.Popen(

@@ -32,20 +32,31 @@ async def test_storm_continues_as_new_without_losing_anything(
             _, extra = await create_integration(session, tenant.service_id, f"storm-{n}")
             tokens.append({"Authorization": f"Token token={extra}"})
 
+    answered = 0
+    first_answer = asyncio.Event()
+
     async def send(i: int) -> httpx.Response:
+        nonlocal answered
         async with gate:
             body = trigger_body(key, f"storm alert {i}")
-            return await http.post("/api/events", json=body, headers=tokens[i % 3])
+            response = await http.post("/api/events", json=body, headers=tokens[i % 3])
+        answered += 1
+        first_answer.set()
+        return response
 
-    async def acknowledge_midway() -> httpx.Response:
-        await asyncio.sleep(0.5)
-        return await http.post(
+    async def acknowledge_midway() -> tuple[int, httpx.Response]:
+        # Once the incident exists (a first trigger was answered), not after a fixed pause:
+        # on a loaded machine no trigger may have been answered yet after half a second.
+        await first_answer.wait()
+        return answered, await http.post(
             "/api/events",
             json={"event_action": "acknowledge", "dedup_key": key},
             headers=tenant.token,
         )
 
-    *responses, ack = await asyncio.gather(*(send(i) for i in range(STORM)), acknowledge_midway())
+    storm = asyncio.gather(*(send(i) for i in range(STORM)))
+    (answered_before_ack, ack), responses = await asyncio.gather(acknowledge_midway(), storm)
+    assert answered_before_ack < STORM, "the acknowledge went out during the storm"
     assert all(r.status_code == 202 for r in responses)
     assert ack.json()["result"]["action"] == "acknowledged"
     actions = [r.json()["result"]["action"] for r in responses]
