@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Update, update
+from sqlalchemy import Executable, Update, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -106,19 +106,21 @@ class NotificationLedger:
         except Exception as err:  # any failure is recorded; DeliveryFailed says if it is final
             failed = err if isinstance(err, DeliveryFailed) else DeliveryFailed(repr(err))
             final = not failed.retryable or activity.info().attempt >= max_attempts
-            async with self._engine.begin() as conn:
-                await conn.execute(_attempt(key, attempt, False, failed.detail, failed.data))
-                if final:
-                    await conn.execute(_finished(key, "failed", failed.detail, Sent()))
+            recorded = _attempt(key, attempt, False, failed.detail, failed.data)
+            await self._write(
+                _finished(key, "failed", failed.detail, Sent()).add_cte(recorded.cte())
+                if final
+                else recorded
+            )
             if final:
                 return _result(key, "failed", failed.detail, Sent())
             raise ApplicationError(
                 failed.detail, type="DELIVERY_FAILED", next_retry_delay=retry_delay(failed)
             ) from err
-        # The attempt and the final status in one transaction: one round of commits per send.
-        async with self._engine.begin() as conn:
-            await conn.execute(_attempt(key, attempt, True, None, sent.data))
-            await conn.execute(_finished(key, "sent", None, sent))
+        # The attempt and the final status in one statement (the attempt's insert is a
+        # data-modifying CTE of the update): atomic, and one round trip per send.
+        recorded = _attempt(key, attempt, True, None, sent.data)
+        await self._write(_finished(key, "sent", None, sent).add_cte(recorded.cte()))
         return _result(key, "sent", None, sent)
 
     async def count_attempt(self, key: str) -> int:
@@ -135,9 +137,13 @@ class NotificationLedger:
 
     async def finish(self, key: str, status: str, detail: str | None, sent: Sent) -> DeliveryResult:
         """The final status; the channel's id for what was sent (Slack: ``channel/ts``)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(_finished(key, status, detail, sent))
+        await self._write(_finished(key, status, detail, sent))
         return _result(key, status, detail, sent)
+
+    async def _write(self, statement: Executable) -> None:
+        """One statement, committed as it runs (no BEGIN and COMMIT round trips)."""
+        async with autocommit(self._engine).connect() as conn:
+            await conn.execute(statement)
 
 
 async def counted(channel: str, purpose: str, outcome: Awaitable[DeliveryResult]) -> DeliveryResult:
