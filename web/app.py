@@ -132,9 +132,10 @@ def create_app(settings: Settings | None = None) -> Quart:
         client = await connect(settings)
         engine = create_engine(settings)
         # The rate limiter and the read-side poller run on every event and outlive a failed
-        # query on their own (falling back, polling again): no pre-ping round trip for them.
+        # query on their own (falling back, polling again): no pre-ping round trip for them,
+        # and a small pool (each holds a connection for one short statement at a time).
         unpinged = app.extensions["tocsin-unpinged-engine"] = create_engine(
-            settings, pre_ping=False
+            settings, pre_ping=False, pool_size=max(2, settings.db_pool_size // 4)
         )
         app.extensions["tocsin"] = Runtime(
             settings=settings,
