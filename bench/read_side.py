@@ -50,7 +50,7 @@ from bench.report import when as report_when
 from bench.scenario import interrupt_on_sigterm
 from bench.stack import Monitor, Stack, roots, running_stack
 from models import Incident
-from models.db import create_engine, session_scope
+from models.db import autocommit, create_engine, session_scope
 from models.provisioning import create_api_key
 from tocsin.keys import ApiKeyHasher, new_id
 from tocsin.settings import Settings
@@ -177,8 +177,7 @@ async def bulk_load(engine: AsyncEngine, services: int, incidents: int, seed: in
                 await flush()
         await flush()
         await conn.commit()
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with autocommit.connect() as conn:
+    async with autocommit(engine).connect() as conn:  # VACUUM runs outside a transaction
         for table in ("service", "incident", "alert", "timeline_entry"):
             await conn.execute(text(f"VACUUM ANALYZE {table}"))
     ranked = sorted(service_ids, key=lambda s: -per_service[s])
