@@ -4,6 +4,7 @@
 through their environment (``tocsin_env``)."""
 
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -16,11 +17,29 @@ from pydantic import SecretStr
 from tocsin.settings import Settings
 from web.server import serve_api
 
+PORT_SLICE = 3000  # ports per test process, from 20000 up: below Linux's ephemeral range
+_picks = itertools.count()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, from this test process's own slice of 20000-31999.
+
+    A port the kernel hands out for port 0 is ephemeral: until our server binds it, another
+    process's outgoing connection or the other xdist worker's pick can take it (CI saw
+    ``tocsin up``'s API lose its port that way, and the test talk to another API). Ports
+    below the ephemeral range, a slice per xdist worker, are only taken by listeners, which
+    the bind check skips; none is handed out twice by one process until the slice wraps."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base = 20000 + (worker % 4) * PORT_SLICE
+    for _ in range(PORT_SLICE):
+        port = base + next(_picks) % PORT_SLICE
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {base}-{base + PORT_SLICE - 1}")
 
 
 def tocsin_env(settings: Settings, **overrides: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ Tests send to addresses of their own, so they read only their own mail; an addre
 ``refuse`` gets that reply to RCPT TO instead (e.g. ``550 5.1.1 No such user``).
 """
 
-import socket
 from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
@@ -13,6 +12,8 @@ from typing import Any, cast
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from tests.app_server import free_port
 
 
 class MailServer:
@@ -43,9 +44,7 @@ class MailServer:
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[MailServer]:
     server = MailServer()
-    with socket.socket() as sock:
-        sock.bind((server.host, 0))
-        server.port = int(sock.getsockname()[1])
+    server.port = free_port()
     controller = Controller(server, hostname=server.host, port=server.port)
     controller.start()
     yield server
