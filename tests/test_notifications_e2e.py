@@ -6,17 +6,19 @@ import asyncio
 import inspect
 import json
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from models import Incident
 from models.db import session_scope
-from tests.conftest import Tenant, new_key, trigger_body
+from tests.conftest import Tenant, make_tenant, new_key, trigger_body
 from tests.fakes.mail_fixtures import MailServer
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -248,3 +250,55 @@ async def test_unconfigured_channel_is_skipped_and_the_timeline_says_so(
         await commands.change(workflow_id, outcome.incident_id, ChangeIn(status=Status.RESOLVED))
     assert entry.data["userId"] == person.id and entry.data["channel"] == "email"
     assert "TOCSIN_SMTP_HOST" in entry.message
+
+
+async def test_triggers_racing_a_resolve_all_reach_the_read_side(
+    http: httpx.AsyncClient, engine: AsyncEngine, webhook_receiver: WebhookReceiver
+) -> None:
+    """After a resolve the workflow hands its deliveries to a child workflow before it ends;
+    a trigger that reaches it meanwhile is answered "deduplicated" into the resolved
+    incident, so the read side must count it too (mixed-load benchmark found one missing)."""
+    answers: list[dict] = []
+
+    async def keep_triggering(tenant: Tenant, key: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            sent = await http.post("/api/events", json=trigger_body(key), headers=tenant.token)
+            assert sent.status_code == 202
+            answers.append(sent.json())
+            await asyncio.sleep(0.03)  # within the integration key's rate limit
+
+    async def race() -> None:
+        # A service each: the race is repeated to make hitting the hand-off near certain.
+        tenant = await make_tenant(engine)
+        await set_service(engine, tenant.service_id, webhook_url=webhook_receiver.endpoint(200))
+        key = new_key()
+        first = await http.post("/api/events", json=trigger_body(key), headers=tenant.token)
+        answers.append(first.json())
+        stop = asyncio.Event()
+        senders = [asyncio.create_task(keep_triggering(tenant, key, stop)) for _ in range(3)]
+        resolve = {"event_action": "resolve", "dedup_key": key}
+        assert (await http.post("/api/events", json=resolve, headers=tenant.token)).is_success
+        await asyncio.sleep(0.4)  # the hand-off, the run's end, a new incident on the key
+        stop.set()
+        await asyncio.gather(*senders)
+
+    await asyncio.gather(*(race() for _ in range(6)))
+    accepted = Counter(a["incident_key"] for a in answers)
+    assert len(accepted) > 6, "some triggers came after the first runs ended"
+
+    async def counted() -> dict[str, int]:
+        async with session_scope(engine) as session:
+            rows = await session.exec(
+                select(Incident.id, Incident.alert_count).where(
+                    col(Incident.id).in_(list(accepted))
+                )
+            )
+            return dict(rows.all())
+
+    async def all_counted() -> bool:
+        return await counted() == dict(accepted)
+
+    try:
+        await eventually(all_counted, "every accepted trigger counted on the read side")
+    except AssertionError:
+        assert await counted() == dict(accepted)

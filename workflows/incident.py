@@ -48,6 +48,8 @@ REMEMBERED_IDEMPOTENCY_KEYS = 1000
 # Patch ids (see docs/architecture.md, "Determinism").
 LOCAL_PROJECTION = "projection-as-local-activity"
 NOTIFICATIONS = "escalation-and-notifications"
+# Asked on its own (not covered by CURRENT): runs started before it may be mid-close.
+WRITE_AFTER_CLOSE = "write-what-came-during-close"
 # Runs started on this code have every patch above (and the notifier's): one marker instead
 # of one per patch, because the SDK also upserts a search attribute for each marker it
 # records, a visibility write per patch per new incident on the server.
@@ -93,6 +95,7 @@ class IncidentWorkflow:
         self._notifier_checked = False
         self._notifier_: Notifier | None = None
         self._current: bool | None = None
+        self._closed = False
 
     @workflow.run
     async def run(self, start: IncidentStart) -> IncidentSnapshot | None:
@@ -118,8 +121,13 @@ class IncidentWorkflow:
                 continue
             if self._resolved():
                 notifier = self._notifier()
-                if notifier is not None:
+                if notifier is not None and not self._closed:
+                    self._closed = True
                     await notifier.close()
+                    # A trigger that came while the deliveries were handed off (the child's
+                    # start is a round trip) was answered "deduplicated": write it first.
+                    if self._dirty() and workflow.patched(WRITE_AFTER_CLOSE):
+                        continue
                 return self._incident
             if not self._may_roll_over():
                 continue
