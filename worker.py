@@ -10,7 +10,12 @@ from types import ModuleType
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    PollerBehaviorAutoscaling,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.deliveries import DeliveryActivities, Sender
@@ -107,6 +112,11 @@ def build_worker(
             handoffs.send,
         ],
         workflow_runner=workflow_runner(settings),
+        # The default (5 pollers, one of them for new workflows' first tasks) left tasks
+        # waiting about 10 s on average for a poller under the mixed benchmark; pollers
+        # scaled on the server's feedback took that to about 3 s (docs/benchmarks.md).
+        workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
+        activity_task_poller_behavior=PollerBehaviorAutoscaling(),
     )
 
 

@@ -13,11 +13,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import PollerBehaviorAutoscaling
 
 from models.db import session_scope
-from tests.conftest import free_port
+from tests.conftest import free_port, new_key
 from tocsin.settings import Settings
 from web.app import create_app
+from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 TOCSIN = [sys.executable, "-m", "tocsin.cli"]
@@ -227,3 +230,14 @@ def test_up_uses_external_servers_when_configured(
     assert not (tmp_path / "pg").exists()
     assert not (tmp_path / "temporal.db").exists()
     assert "Temporal UI" not in (proc.stdout.read() if proc.stdout else "")
+
+
+async def test_the_worker_scales_its_pollers(
+    client: Client, engine: AsyncEngine, settings: Settings
+) -> None:
+    """A fixed handful of pollers let new incidents' first tasks queue for seconds under
+    load (docs/benchmarks.md); the worker scales them on the server's feedback."""
+    worker = build_worker(client, engine, new_key("q"), settings, senders={})
+    config = worker.config()
+    assert isinstance(config.get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
+    assert isinstance(config.get("activity_task_poller_behavior"), PollerBehaviorAutoscaling)
