@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import (
-    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
     UnsandboxedWorkflowRunner,
     Worker,
     WorkflowRunner,
@@ -49,6 +49,16 @@ SANDBOX = SandboxedWorkflowRunner(
 # The modules the sandbox imports afresh for every workflow run (their imports are passed
 # through). See ``warm_bytecode``.
 SANDBOXED_MODULES = (incident_module, deliveries_module, handoffs_module)
+# Polls kept open per worker process. The SDK's default (5 workflow task polls, a fifth of
+# them on the queue where new incidents' first tasks wait, the rest on this worker's sticky
+# queue) left tasks waiting seconds for a poller under the mixed benchmark; half of 10 for
+# each queue did not (docs/benchmarks.md). Fixed counts rather than the SDK's server-driven
+# autoscaling: it did as well there, but cost a third of the saturating ingest rate (the
+# worker took its CPU), and the test suite's Temporal-restart chaos test once timed out
+# with it.
+WORKFLOW_TASK_POLLERS = 10
+NEW_WORKFLOW_POLL_SHARE = 0.5
+ACTIVITY_TASK_POLLERS = 5
 
 
 def warm_bytecode(modules: Iterable[ModuleType]) -> None:
@@ -112,11 +122,9 @@ def build_worker(
             handoffs.send,
         ],
         workflow_runner=workflow_runner(settings),
-        # The default (5 pollers, one of them for new workflows' first tasks) left tasks
-        # waiting about 10 s on average for a poller under the mixed benchmark; pollers
-        # scaled on the server's feedback took that to about 3 s (docs/benchmarks.md).
-        workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
-        activity_task_poller_behavior=PollerBehaviorAutoscaling(),
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(WORKFLOW_TASK_POLLERS),
+        nonsticky_to_sticky_poll_ratio=NEW_WORKFLOW_POLL_SHARE,
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(ACTIVITY_TASK_POLLERS),
     )
 
 
