@@ -22,7 +22,8 @@ from web.openapi_links import CREATES
 ST = Path(sys.executable).parent / "st"
 # Bounded for a loaded 2-core machine (about two minutes): few cases per operation, more
 # scenarios for the stateful phase, whose scenarios each chain several calls. The stateful
-# phase is not derandomized: derandomized, Hypothesis ended it after about 15 scenarios.
+# phase is not derandomized (Hypothesis then ended it after about 15 scenarios) but run with
+# a fixed seed (``--seed`` below), so how far it gets is the same on every run.
 CONFIG = """
 [generation]
 max-examples = 10
@@ -70,6 +71,9 @@ async def test_schemathesis_finds_no_server_errors(
         # A forced service delete resolves each open incident through its workflow: on a
         # loaded machine that took longer than the default 10 s (a slow answer, not an error).
         "--request-timeout", "60",
+        # Unseeded, the stateful phase covered 20 to 45 links from run to run (the check below
+        # failed once); with this seed it covers 35 every time.
+        "--seed", "3",
         "--report-dir", str(tmp_path),
         cwd=tmp_path,  # schemathesis keeps a cache in its working directory
         stdout=asyncio.subprocess.PIPE,
