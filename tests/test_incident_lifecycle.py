@@ -1,10 +1,12 @@
 """Incidents API write half: create, PATCH transitions, snooze, notes, updates, timeline."""
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Tenant, make_api_key, make_tenant, new_key, trigger_body
@@ -386,3 +388,27 @@ async def test_transitions_from_suppressed(
     else:
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "INVALID_TRANSITION"
+
+
+async def test_actions_on_an_incident_no_workflow_wrote_are_refused_not_500(
+    http: httpx.AsyncClient, tenant: Tenant, rw: dict, engine: AsyncEngine
+) -> None:
+    """A row loaded into the read side by hand has an id that names no workflow run
+    (schemathesis found a 500 on one): changing it is refused like a closed incident."""
+    incident_id = f"inc_{uuid.uuid4().hex[:16]}"
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO incident (id, service_id, dedup_key, workflow_id, title, status,"
+                " urgency, escalation_status, alert_count, created_at, last_alert_at, version)"
+                " VALUES (:id, :service, :id, :id, 'loaded', 'OPEN', 'HIGH', 'ACTIVE', 1,"
+                " :at, :at, 1)"
+            ),
+            {"id": incident_id, "service": tenant.service_id, "at": now},
+        )
+    for path, body in (("notes", {"body": "n"}), ("updates", {"body": "u"})):
+        answer = await http.post(f"/api/incidents/{incident_id}/{path}", json=body, headers=rw)
+        assert answer.status_code == 400, answer.text
+    answer = await patch(http, rw, incident_id, {"status": "ACKNOWLEDGED"})
+    assert answer.status_code == 400, answer.text

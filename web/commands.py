@@ -167,9 +167,11 @@ class IncidentCommands:
         return keys
 
     def _incident_handle(self, workflow_id: str, incident: str) -> WorkflowHandle:
-        return self._client.get_workflow_handle(
-            workflow_id, first_execution_run_id=first_run_id(incident)
-        )
+        try:
+            run = first_run_id(incident)
+        except ValueError as err:  # a row no workflow run wrote (loaded by hand): none to ask
+            raise IncidentClosed from err
+        return self._client.get_workflow_handle(workflow_id, first_execution_run_id=run)
 
     async def _signal_with_start(
         self,
