@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import os
+import random
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,8 @@ from tocsin.settings import Settings
 from web.server import serve_api
 
 PORT_SLICE = 3000  # ports per test process, from 20000 up: below Linux's ephemeral range
-_picks = itertools.count()
+# From a random point: two test runs at once (not xdist's workers) seldom pick alike.
+_picks = itertools.count(random.randrange(PORT_SLICE))
 
 
 def free_port() -> int:
