@@ -10,10 +10,7 @@ five (BEGIN, incident, alerts, timeline, COMMIT): the projection was about a ten
 worker's CPU under the mixed benchmark (py-spy), most of it spent on those round trips.
 """
 
-import json
-from datetime import datetime
-from typing import Any
-
+from pydantic_core import to_json
 from sqlalchemy import Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,16 +38,10 @@ class ProjectionActivities:
                 self._write,
                 {
                     "doc": projection.model_dump_json(),
-                    "audit": json.dumps(audited, default=_iso),
+                    "audit": to_json(audited).decode(),
                     "incident_id": incident_id,
                 },
             )
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON: {value!r}")
 
 
 def _table(model: type[SQLModel]) -> Table:

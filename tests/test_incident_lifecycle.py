@@ -1,16 +1,15 @@
 """Incidents API write half: create, PATCH transitions, snooze, notes, updates, timeline."""
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Tenant, make_api_key, make_tenant, new_key, trigger_body
 from tests.paging_helpers import give_policy, make_user
+from tests.test_incident_tally import insert as insert_incident_row
 
 STATES = ["OPEN", "ACKNOWLEDGED", "SNOOZED", "RESOLVED"]
 # (from, to) → allowed; RESOLVED is final, everything else may move anywhere.
@@ -395,18 +394,8 @@ async def test_actions_on_an_incident_no_workflow_wrote_are_refused_not_500(
 ) -> None:
     """A row loaded into the read side by hand has an id that names no workflow run
     (schemathesis found a 500 on one): changing it is refused like a closed incident."""
-    incident_id = f"inc_{uuid.uuid4().hex[:16]}"
-    now = datetime.now(UTC)
     async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO incident (id, service_id, dedup_key, workflow_id, title, status,"
-                " urgency, escalation_status, alert_count, created_at, last_alert_at, version)"
-                " VALUES (:id, :service, :id, :id, 'loaded', 'OPEN', 'HIGH', 'ACTIVE', 1,"
-                " :at, :at, 1)"
-            ),
-            {"id": incident_id, "service": tenant.service_id, "at": now},
-        )
+        incident_id = await insert_incident_row(conn, tenant.service_id, "OPEN")
     for path, body in (("notes", {"body": "n"}), ("updates", {"body": "u"})):
         answer = await http.post(f"/api/incidents/{incident_id}/{path}", json=body, headers=rw)
         assert answer.status_code == 400, answer.text
