@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from tocsin.metrics_dir import use_metrics_dir
@@ -529,5 +529,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> NoReturn:
+    """The ``tocsin`` command: ``main`` and exit with its code, without the interpreter
+    finalization that Temporal's bridge threads can crash (tocsin/processes.py)."""
+    from tocsin.processes import exit_without_finalizing
+
+    exit_without_finalizing(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

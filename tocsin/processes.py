@@ -4,12 +4,14 @@ process, or several copies of a command in child processes."""
 import asyncio
 import ctypes
 import functools
+import logging
 import multiprocessing
 import os
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 # How long children get to finish in-flight work after SIGTERM before they are killed.
 STOP_GRACE_SECONDS = 20.0
@@ -69,6 +71,17 @@ def run_copies(count: int, target: Callable[[], None]) -> int:
 _PR_SET_PDEATHSIG = 1
 
 
+def exit_without_finalizing(code: int) -> NoReturn:
+    """End this process at once, after flushing logs and output. Interpreter finalization
+    is skipped: the threads of Temporal's Rust bridge can crash it ("Fatal Python error:
+    PyGILState_Release ...", temporalio/sdk-python#300) after a clean shutdown, which
+    aborted a worker on exit and left a non-JSON line in its log."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _die_with_parent(parent: int, target: Callable[[], None]) -> None:
     """Run ``target`` in a child that is killed when its parent is, however the parent
     goes (``kill -9`` of ``tocsin worker`` must not leave its workers running)."""
@@ -78,3 +91,4 @@ def _die_with_parent(parent: int, target: Callable[[], None]) -> None:
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
     target()
+    exit_without_finalizing(0)
