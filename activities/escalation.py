@@ -29,8 +29,9 @@ class EscalationActivities:
         async with session_scope(self._engine, read_only=True) as session:
             found = await service_policy(session, service_id)
         if found is None or found.service.deleted_at is not None:
-            return PolicyLookup(source="none")
+            return PolicyLookup(source="none", channels=ServiceChannels())
         name = found.service.name
+        channels = _channels(found.service)
         if found.policy is not None:
             steps = [
                 PolicyStep(
@@ -41,12 +42,14 @@ class EscalationActivities:
                 for s in found.steps
             ]
             policy = Policy(id=found.policy.id, steps=steps, repeat_count=found.policy.repeat_count)
-            return PolicyLookup(source="policy", policy=policy, service_name=name)
+            return PolicyLookup(
+                source="policy", policy=policy, service_name=name, channels=channels
+            )
         if found.service.team_id is not None:
             team = Target(type="team", id=found.service.team_id)
             once = Policy(id=f"team:{team.id}", steps=[PolicyStep(delay_minutes=0, targets=[team])])
-            return PolicyLookup(source="team", policy=once, service_name=name)
-        return PolicyLookup(source="none", service_name=name)
+            return PolicyLookup(source="team", policy=once, service_name=name, channels=channels)
+        return PolicyLookup(source="none", service_name=name, channels=channels)
 
     @activity.defn(name=FIND_RECIPIENTS)
     async def find_recipients(self, step: StepTargets) -> StepRecipients:
@@ -82,8 +85,12 @@ class EscalationActivities:
             service = await session.get(Service, service_id)
         if service is None or service.deleted_at is not None:
             return ServiceChannels()
-        return ServiceChannels(
-            service_name=service.name,
-            slack_channel=service.slack_channel,
-            webhook_url=service.webhook_url,
-        )
+        return _channels(service)
+
+
+def _channels(service: Service) -> ServiceChannels:
+    return ServiceChannels(
+        service_name=service.name,
+        slack_channel=service.slack_channel,
+        webhook_url=service.webhook_url,
+    )

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from workflows.notifications import ServiceChannels
+
 
 class Target(BaseModel):
     type: Literal["user", "team", "schedule"]
@@ -122,3 +124,6 @@ class PolicyLookup(BaseModel):
     source: Literal["policy", "team", "none"]
     policy: Policy | None = None
     service_name: str | None = None
+    # Read by the same query: runs that share one lookup per step (workflows/notifier.py)
+    # announce the step's events with these instead of looking the channels up again.
+    channels: ServiceChannels | None = None

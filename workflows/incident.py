@@ -36,7 +36,12 @@ with workflow.unsafe.imports_passed_through():
         Urgency,
     )
     from workflows.notifications import EventType
-    from workflows.notifier import Notifier, NotifierState
+    from workflows.notifier import (
+        ONE_LOOKUP_PER_STEP,
+        SHARED_CHANNEL_LOOKUP,
+        Notifier,
+        NotifierState,
+    )
     from workflows.severity import higher_urgency, urgency_for
     from workflows.transitions import InvalidTransition, check_transition
 
@@ -48,12 +53,17 @@ REMEMBERED_IDEMPOTENCY_KEYS = 1000
 # Patch ids (see docs/architecture.md, "Determinism").
 LOCAL_PROJECTION = "projection-as-local-activity"
 NOTIFICATIONS = "escalation-and-notifications"
-# Asked on its own (not covered by CURRENT): runs started before it may be mid-close.
+# Asked on its own by runs started before CURRENT: they may be mid-close.
 WRITE_AFTER_CLOSE = "write-what-came-during-close"
-# Runs started on this code have every patch above (and the notifier's): one marker instead
-# of one per patch, because the SDK also upserts a search attribute for each marker it
+# Runs started on this code have every patch (the notifier's too): one marker instead of
+# one per patch, because the SDK also upserts a search attribute for each marker it
 # records, a visibility write per patch per new incident on the server.
-CURRENT = "fast-path-2026-11"
+CURRENT = "fast-path-2026-12"
+# The marker runs recorded before CURRENT, and the patches it stood for.
+NOVEMBER = "fast-path-2026-11"
+COVERED_BY_NOVEMBER = frozenset({LOCAL_PROJECTION, NOTIFICATIONS, SHARED_CHANNEL_LOOKUP})
+# Behaviour only runs started on CURRENT's code have, from their first task to their end.
+ONLY_CURRENT = frozenset({ONE_LOOKUP_PER_STEP})
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
@@ -94,7 +104,7 @@ class IncidentWorkflow:
         self._notifier_state = NotifierState.model_validate(start.notifier or {})
         self._notifier_checked = False
         self._notifier_: Notifier | None = None
-        self._current: bool | None = None
+        self._era: str | None = None  # CURRENT, NOVEMBER or "" (before both); see patched
         self._closed = False
 
     @workflow.run
@@ -107,7 +117,11 @@ class IncidentWorkflow:
                 continue
             try:
                 await workflow.wait_condition(
-                    lambda: self._dirty() or self._resolved() or self._may_roll_over(),
+                    lambda: (
+                        (self._dirty() and not self._write_held())
+                        or self._resolved()
+                        or self._may_roll_over()
+                    ),
                     timeout=snooze_left,
                 )
             except TimeoutError:
@@ -126,7 +140,7 @@ class IncidentWorkflow:
                     await notifier.close()
                     # A trigger that came while the deliveries were handed off (the child's
                     # start is a round trip) was answered "deduplicated": write it first.
-                    if self._dirty() and workflow.patched(WRITE_AFTER_CLOSE):
+                    if self._dirty() and self.patched(WRITE_AFTER_CLOSE):
                         continue
                 return self._incident
             if not self._may_roll_over():
@@ -328,11 +342,22 @@ class IncidentWorkflow:
         """``workflow.patched(patch_id)``, true at once for runs that started on this code.
 
         The first call decides for the run: in a new run it records the ``CURRENT`` marker;
-        replaying a run recorded before it finds none, so each patch is asked as before.
+        replaying a run recorded before it finds the ``NOVEMBER`` marker (true for the patches
+        that marker stood for) or none (each patch is asked as before). ``ONLY_CURRENT``
+        behaviour is never switched on midway through an older run.
         """
-        if self._current is None:
-            self._current = workflow.patched(CURRENT)
-        return self._current or workflow.patched(patch_id)
+        if self._era is None:
+            if workflow.patched(CURRENT):
+                self._era = CURRENT
+            else:
+                self._era = NOVEMBER if workflow.patched(NOVEMBER) else ""
+        if self._era == CURRENT:
+            return True
+        if patch_id in ONLY_CURRENT:
+            return False
+        if self._era == NOVEMBER and patch_id in COVERED_BY_NOVEMBER:
+            return True
+        return workflow.patched(patch_id)
 
     def _notifier(self) -> Notifier | None:
         """The notification side, for runs that started on code that has it (the patch
@@ -478,6 +503,10 @@ class IncidentWorkflow:
             or bool(self._timeline)
             or (self._incident is not None and self._incident.version > self._projected_version)
         )
+
+    def _write_held(self) -> bool:
+        """A step's lookups are due or under way: its timeline entries go in the same write."""
+        return self._notifier_ is not None and self._notifier_.holds_writes()
 
     def _resolved(self) -> bool:
         return self._incident is not None and self._incident.status == Status.RESOLVED

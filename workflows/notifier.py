@@ -64,6 +64,11 @@ ROOM_PRIORITIES = ("P1", "P2")
 MAX_SLACK_MESSAGES = 50
 # Patch id: the Slack and webhook loops share one channel lookup per event.
 SHARED_CHANNEL_LOOKUP = "one-channel-lookup-per-event"
+# Patch id (runs started on it only): a step's policy lookup also brings the service's
+# channels for the events of that moment, and the incident's read-side write waits for a
+# due step's lookups. A new incident then costs one lookup and one write instead of two of
+# each (local activities are a large part of the worker's CPU per incident).
+ONE_LOOKUP_PER_STEP = "one-lookup-per-step"
 
 
 class NotifierState(BaseModel):
@@ -112,6 +117,7 @@ class Notifier:
         self._tasks: list[asyncio.Task[None]] = []
         # The service's channels as looked up for the event with this seq.
         self._channel_lookup: tuple[int, asyncio.Task[ServiceChannels]] | None = None
+        self._one_lookup = host.patched(ONE_LOOKUP_PER_STEP)
 
     # --- called by the workflow's handlers (synchronous state changes) ----------------------
 
@@ -162,6 +168,15 @@ class Notifier:
             self._set_escalation(resume(esc, workflow.now()))
         else:
             self.begin_escalation()
+
+    def holds_writes(self) -> bool:
+        """An escalation step is due or firing: the incident writes the read side once the
+        step's lookups are done, with what the step recorded."""
+        if not self._one_lookup:
+            return False
+        esc = self.state.escalation
+        due = None if esc is None or esc.finished else esc.due_at
+        return self._paging or (due is not None and due <= workflow.now())
 
     def escalating(self) -> bool:
         esc = self.state.escalation
@@ -252,13 +267,7 @@ class Notifier:
         incident = self._host.incident
         assert incident is not None and self.state.escalation is not None
         seen = self._changed
-        lookup: PolicyLookup = await workflow.execute_local_activity(
-            LOAD_ESCALATION_POLICY,
-            incident.service_id,
-            result_type=PolicyLookup,
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=LOOKUP_RETRY,
-        )
+        lookup = await self._look_up_policy()
         if self._changed != seen:
             return  # acknowledged, snoozed or resolved meanwhile: the loop looks again
         if lookup.policy is None:
@@ -319,6 +328,9 @@ class Notifier:
             data,
         )
         event = self.event(entry.seq, EventType.ESCALATED, ESCALATION_ACTOR, f"Escalated ({label})")
+        if self._one_lookup and self._channel_lookup is not None:
+            # Announced with the channels just read for this step.
+            self._channel_lookup = (event.seq, self._channel_lookup[1])
         event = event.model_copy(update={"service_name": lookup.service_name})
         deliveries = [
             self._delivery(
@@ -559,6 +571,34 @@ class Notifier:
             self._channel_lookup = (seq, asyncio.create_task(self._look_up_channels()))
         # Shielded: one loop being cancelled must not cancel the other's lookup.
         return await asyncio.shield(self._channel_lookup[1])
+
+    async def _look_up_policy(self) -> PolicyLookup:
+        """The policy, fresh for each step; in runs with ``ONE_LOOKUP_PER_STEP`` its channels
+        also answer the loops' lookups for the current event."""
+        incident = self._host.incident
+        assert incident is not None
+        if not self._one_lookup:
+            return await self._load_policy(incident.service_id)
+        lookup = asyncio.create_task(self._load_policy(incident.service_id))
+        latest = self.state.latest
+        seq = latest.seq if latest is not None else 0
+        self._channel_lookup = (seq, asyncio.create_task(self._channels_of(lookup)))
+        # Shielded: the loops may be waiting on it even if this one is cancelled.
+        return await asyncio.shield(lookup)
+
+    async def _load_policy(self, service_id: str) -> PolicyLookup:
+        policy: PolicyLookup = await workflow.execute_local_activity(
+            LOAD_ESCALATION_POLICY,
+            service_id,
+            result_type=PolicyLookup,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=LOOKUP_RETRY,
+        )
+        return policy
+
+    async def _channels_of(self, lookup: asyncio.Task[PolicyLookup]) -> ServiceChannels:
+        found = await asyncio.shield(lookup)
+        return found.channels if found.channels is not None else await self._look_up_channels()
 
     async def _look_up_channels(self) -> ServiceChannels:
         incident = self._host.incident
