@@ -1,19 +1,23 @@
 """The ingest hot path: no configuration query per event, no wait for the worker, and yet
-configuration changes apply at once and a GET right after the 202 finds the incident."""
+configuration changes apply at once (whichever process makes them) and a GET right after
+the 202 finds the incident."""
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest_asyncio
 from quart.typing import TestClientProtocol as QuartClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models.db import session_scope
 from tests.conftest import Tenant, make_api_key, new_key, trigger_body
 from tocsin.settings import Settings
 from web.app import create_app
+from web.config_changes import APPLICATION_NAME
 from web.runtime import Runtime
 
 
@@ -33,16 +37,44 @@ class Api:
         return sum(f"FROM {table} " in s or f"FROM {table}\n" in s for s in self.statements)
 
 
-@pytest_asyncio.fixture
-async def api(settings: Settings) -> AsyncIterator[Api]:
-    """No worker polls this task queue and the read wait is long: an answer that waited for
+@asynccontextmanager
+async def private_api(settings: Settings, **changes: Any) -> AsyncIterator[Api]:
+    """No worker polls its task queue and the read wait is long: an answer that waited for
     the projection would hang the test."""
     local = settings.model_copy(
         update={"task_queue": f"no-worker-{uuid.uuid4().hex[:8]}", "read_wait_seconds": 60.0}
+        | changes
     )
     app = create_app(local)
     async with app.test_app() as running:
         yield Api(running.test_client(), app.extensions["tocsin"])
+
+
+@pytest_asyncio.fixture
+async def api(settings: Settings) -> AsyncIterator[Api]:
+    async with private_api(settings) as found:
+        yield found
+
+
+async def hearing(api: Api, expected: bool = True) -> None:
+    for _ in range(200):
+        if api.runtime.config.hearing == expected:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the API process never had hearing={expected}")
+
+
+async def eventually_status(api: Api, tenant: Tenant, status: int) -> None:
+    """Until an event with the tenant's key is answered ``status`` (a notification is
+    delivered after the writer's commit, asynchronously)."""
+    for _ in range(100):
+        answer = await api.client.post(
+            "/api/events", json=trigger_body(new_key()), headers=tenant.token
+        )
+        if answer.status_code == status:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"events were never answered {status}")
 
 
 async def test_a_new_incident_is_answered_without_waiting_for_the_worker(
@@ -121,3 +153,43 @@ async def test_incidents_just_accepted_are_listed(http: Any, tenant: Tenant) -> 
         "/api/incidents", params={"serviceId": tenant.service_id}, headers=tenant.bearer
     )
     assert {i["id"] for i in listed.json()["incidents"]} == accepted
+
+
+async def test_a_change_made_elsewhere_applies_at_once(
+    settings: Settings, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    """The CLI, another API process or SQL by hand: every API process hears of it, however
+    long it would otherwise keep its answers."""
+    async with private_api(settings, config_cache_seconds=3600.0) as api:
+        await hearing(api)
+        await eventually_status(api, tenant, 202)  # the key is now cached
+        async with session_scope(engine) as session:
+            await session.execute(
+                text("UPDATE integration SET disabled = true WHERE service_id = :s"),
+                {"s": tenant.service_id},
+            )
+        await eventually_status(api, tenant, 403)
+
+
+async def test_changes_are_heard_again_after_the_listening_connection_drops(
+    settings: Settings, engine: AsyncEngine, tenant: Tenant
+) -> None:
+    async with private_api(settings, config_cache_seconds=3600.0) as api:
+        await hearing(api)
+        await eventually_status(api, tenant, 202)
+        async with session_scope(engine) as session:
+            await session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": APPLICATION_NAME},
+            )
+        await hearing(api, False)
+        await hearing(api)
+        async with session_scope(engine) as session:
+            await session.execute(
+                text("UPDATE integration SET disabled = true WHERE service_id = :s"),
+                {"s": tenant.service_id},
+            )
+        await eventually_status(api, tenant, 403)

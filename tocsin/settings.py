@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     # incident's creation) waits for the projection to write it before answering 404/503.
     read_wait_seconds: float = 2.0
     # How long an API process reuses an integration key lookup and a service's suppression
-    # rules on the ingest path; changes made through that process apply at once, others
-    # within this time (docs/architecture.md). 0 reads them on every event.
+    # rules on the ingest path while it cannot hear configuration changes (its LISTEN
+    # connection is being re-established); while it hears them, any change applies at once
+    # (docs/architecture.md). 0 reads them on every event.
     config_cache_seconds: float = 5.0
     db_pool_size: int = 20
 

@@ -38,6 +38,7 @@ from web import (
 )
 from web.commands import IncidentCommands
 from web.config_cache import ConfigCache
+from web.config_changes import follow_config_changes
 from web.errors import ApiError, register_error_handlers
 from web.openapi_links import LinkedOpenAPIProvider
 from web.ratelimit import SharedLimiter, sweep_forever
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         unpinged = app.extensions["tocsin-unpinged-engine"] = create_engine(
             settings, pre_ping=False, pool_size=max(2, settings.db_pool_size // 4)
         )
+        config = ConfigCache(engine, settings.config_cache_seconds)
         app.extensions["tocsin"] = Runtime(
             settings=settings,
             engine=engine,
@@ -149,7 +151,10 @@ def create_app(settings: Settings | None = None) -> Quart:
                 unpinged, settings.rate_limit_requests, settings.rate_limit_window_seconds
             ),
             waiter=ProjectionWaiter(unpinged),
-            config=ConfigCache(engine, settings.config_cache_seconds),
+            config=config,
+        )
+        app.extensions["tocsin-config-changes"] = asyncio.create_task(
+            follow_config_changes(engine, config.clear, config.set_hearing)
         )
         horizon = math.ceil(max(settings.rate_limit_window_seconds, settings.login_window_seconds))
         app.extensions["tocsin-sweeper"] = asyncio.create_task(
@@ -164,6 +169,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     async def shut_down() -> None:
         rt: Runtime = app.extensions["tocsin"]
         app.extensions["tocsin-sweeper"].cancel()
+        app.extensions["tocsin-config-changes"].cancel()
         await rt.waiter.close()
         await rt.engine.dispose()
         await app.extensions["tocsin-unpinged-engine"].dispose()

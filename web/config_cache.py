@@ -2,13 +2,13 @@
 
 Every event needs its integration (looked up by key) and its service's suppression rules.
 Reading both from PostgreSQL per request cost the API more CPU than the Temporal call that
-makes the event durable (docs/benchmarks.md), so answers are kept for
-``config_cache_seconds``. A configuration change made through this process clears the cache
-at once (web/app.py, after every successful write); one made through another process (a
-second API worker, the CLI) is seen within that period. Unknown keys are remembered too, so
-a sender with a wrong key cannot turn each request into a query. While PostgreSQL is
-unreachable an expired answer is served rather than failing the event
-(tests/chaos/test_postgres_outage.py).
+makes the event durable (docs/benchmarks.md), so answers are kept. Any change, whichever
+process makes it, clears the cache at once: PostgreSQL notifies every API process
+(web/config_changes.py). While those notifications are heard an answer is kept up to
+``HEARD_SECONDS``; while they are not (the listening connection is being re-established),
+up to ``config_cache_seconds``. Unknown keys are remembered too, so a sender with a wrong key
+cannot turn each request into a query. While PostgreSQL is unreachable an expired answer is
+served rather than failing the event (tests/chaos/test_postgres_outage.py).
 """
 
 import logging
@@ -30,16 +30,27 @@ log = logging.getLogger("tocsin.web.config_cache")
 T = TypeVar("T")
 # Bounds memory when many distinct (e.g. wrong) keys arrive: the cache starts over.
 MAX_ENTRIES = 10_000
+# How long an answer is kept while changes are heard: only a backstop, should a
+# notification ever go missing.
+HEARD_SECONDS = 300.0
 
 
 class ConfigCache:
     def __init__(self, engine: AsyncEngine, ttl_seconds: float) -> None:
+        """``ttl_seconds``: how long an answer is kept while changes are not heard; 0 reads
+        the configuration on every event."""
         self._engine = engine
         self._ttl = ttl_seconds
+        self.hearing = False
+        # key -> (when loaded, answer)
         self._entries: dict[Hashable, tuple[float, Any]] = {}
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def set_hearing(self, hearing: bool) -> None:
+        """Whether configuration changes are being heard (web/config_changes.py)."""
+        self.hearing = hearing
 
     async def integration(self, key: str, integration_type: str) -> Integration | None:
         """The enabled integration of this type with this key (detached: read it only)."""
@@ -57,7 +68,8 @@ class ConfigCache:
     async def _cached(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
         now = time.monotonic()
         hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
+        keep = HEARD_SECONDS if self.hearing else self._ttl
+        if hit is not None and now - hit[0] < keep:
             value: T = hit[1]
             return value
         try:
@@ -73,7 +85,7 @@ class ConfigCache:
         if self._ttl > 0:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[key] = (now + self._ttl, loaded)
+            self._entries[key] = (now, loaded)
         return loaded
 
 
