@@ -3,8 +3,12 @@
 Starts the stack as ``tocsin up`` does, with Slack at the local fake (bench/escalation.py),
 and one service whose policy pages a first person at once and a second person 24 hours
 (the longest delay) later. ``--incidents`` triggers go through the API, paced at ``--rate``
-per second with at most ``--concurrency`` in flight; once every step 1 has paged, each
-incident's workflow sleeps on its step-2 timer. Then, with nothing sent:
+per second with at most ``--concurrency`` in flight and at most ``--backlog`` ahead of the
+incidents whose page reached someone (the read side shows them assigned): creation goes at
+the pace the stack sustains on this machine, and the workflows being worked on stay in the
+worker's sticky cache. Once every step 1 has paged, each incident's workflow sleeps on its
+step-2 timer. Then, with nothing sent, once the worker and the Temporal server are at rest
+(their CPU under ``REST_CORES`` for a few seconds: what is left of the deliveries is done):
 
 - idle: CPU (cores) and RSS of the worker, the Temporal dev server, the API and PostgreSQL
   over ``--idle-seconds``;
@@ -20,6 +24,7 @@ Run: ``python -m bench.idle [--smoke] [--write-docs] [--results-dir DIR]``.
 
 import argparse
 import asyncio
+import math
 import shlex
 import sys
 import tempfile
@@ -34,6 +39,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bench.escalation import provision, stack_with_slack
@@ -49,7 +55,7 @@ from bench.report import (
 from bench.report import stamp as report_stamp
 from bench.report import when as report_when
 from bench.scenario import interrupt_on_sigterm
-from bench.stack import Monitor, Stack, components, roots
+from bench.stack import Monitor, Stack, components, cpu_snapshot, roots
 from models import Incident, TimelineEntry
 from models.db import create_engine, session_scope
 from tocsin.settings import Settings
@@ -60,6 +66,10 @@ SECTION = "## Open incidents at rest"
 STICKY_CACHE = 1000
 LONG_DELAY_MINUTES = 1440
 SETTLE_TIMEOUT = 600.0
+# At rest: the worker and the Temporal server together under this many cores over a window.
+REST_CORES = 0.1
+REST_WINDOW = 5.0
+REST_TIMEOUT = 900.0
 
 
 def rss_mb(stack: Stack) -> dict[str, float]:
@@ -75,11 +85,81 @@ def rss_mb(stack: Stack) -> dict[str, float]:
     return out
 
 
+async def step_one_pages(engine: AsyncEngine) -> int:
+    """Step-1 pages the read side shows (escalation entries: one per incident here)."""
+    async with session_scope(engine) as session:
+        query = select(func.count()).select_from(TimelineEntry)
+        return int((await session.exec(query.where(TimelineEntry.kind == "escalation"))).one())
+
+
+async def assigned(engine: AsyncEngine) -> int:
+    """Incidents whose step-1 page reached someone (who became the assignee)."""
+    async with session_scope(engine) as session:
+        query = select(func.count()).select_from(Incident)
+        return int((await session.exec(query.where(col(Incident.assignee_id).is_not(None)))).one())
+
+
+async def at_rest(stack: Stack) -> float:
+    """Seconds until the worker and the Temporal server use under ``REST_CORES`` together
+    over ``REST_WINDOW`` seconds (NaN if not within ``REST_TIMEOUT``)."""
+    began = time.monotonic()
+    before = cpu_snapshot(stack)
+    while time.monotonic() - began < REST_TIMEOUT:
+        await asyncio.sleep(REST_WINDOW)
+        after = cpu_snapshot(stack)
+        busy = sum(after[n] - before.get(n, 0.0) for n in ("worker", "temporal")) / REST_WINDOW
+        if busy < REST_CORES:
+            return time.monotonic() - began
+        before = after
+    return float("nan")
+
+
+class Backlog:
+    """How far the triggers sent are ahead of the incidents whose page reached someone."""
+
+    def __init__(self, stack: Stack, limit: int) -> None:
+        self._engine = create_engine(Settings(database_url=stack.database_url))
+        self._limit = limit
+        self.paged = 0
+        self.held = 0  # triggers that waited for the read side
+        self._moved = asyncio.Condition()
+
+    async def follow(self) -> None:
+        while True:
+            paged = await assigned(self._engine)
+            async with self._moved:
+                self.paged = paged
+                self._moved.notify_all()
+            await asyncio.sleep(0.5)
+
+    async def room_for(self, n: int) -> None:
+        """Until trigger ``n`` (0-based) would be less than the limit ahead."""
+        async with self._moved:
+            if n - self.paged >= self._limit:
+                self.held += 1
+            await self._moved.wait_for(lambda: n - self.paged < self._limit)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
 async def create(
     stack: Stack, key: str, args: argparse.Namespace
+) -> tuple[float, list[float], Counter[str], int]:
+    """Paced triggers, each a new incident; returns the seconds it took, the 202 latencies,
+    every answer's label and how many triggers waited for the read side."""
+    backlog = Backlog(stack, args.backlog)
+    following = asyncio.create_task(backlog.follow())
+    try:
+        return *await _create(stack, key, args, backlog), backlog.held
+    finally:
+        following.cancel()
+        await backlog.close()
+
+
+async def _create(
+    stack: Stack, key: str, args: argparse.Namespace, backlog: Backlog
 ) -> tuple[float, list[float], Counter[str]]:
-    """Paced triggers, each a new incident; returns the seconds it took, the 202 latencies
-    and every answer's label."""
     latencies: list[float] = []
     outcomes: Counter[str] = Counter()
     headers = {"Authorization": f"Token token={key}"}
@@ -91,6 +171,7 @@ async def create(
 
         async def trigger(n: int) -> None:
             await asyncio.sleep(max(0.0, began + n / args.rate - time.monotonic()))
+            await backlog.room_for(n)
             body = {
                 "event_action": "trigger",
                 "dedup_key": f"idle-{run}-{n}",
@@ -124,13 +205,7 @@ async def settled(stack: Stack, expected: int) -> tuple[int, int, float]:
         while True:
             async with session_scope(engine) as session:
                 incidents = (await session.exec(select(func.count()).select_from(Incident))).one()
-                fired = (
-                    await session.exec(
-                        select(func.count())
-                        .select_from(TimelineEntry)
-                        .where(TimelineEntry.kind == "escalation")
-                    )
-                ).one()
+            fired = await step_one_pages(engine)
             done = incidents >= expected and fired >= expected
             if done or time.monotonic() - began > SETTLE_TIMEOUT:
                 return int(incidents), int(fired), time.monotonic() - began
@@ -185,7 +260,9 @@ class Outcome:
     create_seconds: float
     create_latencies: list[float]
     create_outcomes: Counter[str]
+    held_back: int  # triggers that waited for the read side (--backlog)
     settle_seconds: float
+    rest_seconds: float  # from every step 1 paged to the stack at rest; NaN: never
     step1_fired: int
     create_cpu: dict[str, float]
     idle_seconds: float
@@ -201,7 +278,9 @@ class Outcome:
             "incidents": self.incidents,
             "create_seconds": self.create_seconds,
             "create_rate": len(self.create_latencies) / self.create_seconds,
+            "held_back": self.held_back,
             "settle_seconds": self.settle_seconds,
+            "rest_seconds": self.rest_seconds,
             "step1_fired": self.step1_fired,
         }
         for q in (0.5, 0.95, 0.99):
@@ -219,11 +298,13 @@ class Outcome:
 async def measure_with(stack: Stack, key: str, args: argparse.Namespace) -> Outcome:
     with Monitor(roots(stack)) as whole:
         with Monitor(roots(stack)) as creating:
-            seconds, latencies, outcomes = await create(stack, key, args)
+            seconds, latencies, outcomes, held = await create(stack, key, args)
             print(f"{len(latencies)} triggers accepted in {seconds:.1f}s", flush=True)
             incidents, fired, waited = await settled(stack, len(latencies))
         print(f"{incidents} incidents, {fired} step-1 pages after {waited:.1f}s", flush=True)
-        await asyncio.sleep(args.quiet_seconds)  # in-flight work drains before measuring
+        rested = await at_rest(stack)  # the deliveries left drain before measuring
+        print(f"at rest after {rested:.1f}s", flush=True)
+        await asyncio.sleep(args.quiet_seconds)
         with Monitor(roots(stack)) as idle:
             await asyncio.sleep(args.idle_seconds)
         resting = rss_mb(stack)
@@ -232,7 +313,8 @@ async def measure_with(stack: Stack, key: str, args: argparse.Namespace) -> Outc
         events = await history_length(stack)
     return Outcome(
         incidents=incidents, create_seconds=seconds, create_latencies=latencies,
-        create_outcomes=outcomes, settle_seconds=waited, step1_fired=fired,
+        create_outcomes=outcomes, held_back=held, settle_seconds=waited, rest_seconds=rested,
+        step1_fired=fired,
         create_cpu=creating.cpu, idle_seconds=idle.elapsed, idle_cpu=idle.cpu,
         idle_rss_mb=resting, peak_rss_mb=whole.peak_rss_mb(), probe_ms=probed,
         probe_cpu=probing.cpu, history_events=events,
@@ -251,6 +333,8 @@ def checks(outcome: Outcome, args: argparse.Namespace) -> list[str]:
             f"{outcome.incidents} incidents and {outcome.step1_fired} step-1 pages for "
             f"{accepted} triggers"
         )
+    if math.isnan(outcome.rest_seconds):
+        failed.append(f"the worker and the Temporal server never came to rest ({REST_TIMEOUT:g} s)")
     return failed
 
 
@@ -310,11 +394,15 @@ Generated by `bench/idle.py` on {when}; rerun it to refresh this section.
 - Machine: {describe_machine(info)}.
 - {outcome.incidents:,} incidents created through the API in {outcome.create_seconds:.0f} s
   ({result["create_rate"]:.1f}/s; paced at {args.rate:g}/s, at most {args.concurrency} in
-  flight; 202 p50 {result["create_p50_ms"]:.0f} ms, p99 {result["create_p99_ms"]:.0f} ms).
+  flight and {args.backlog:,} ahead of the read side's step-1 pages, which held
+  {outcome.held_back:,} triggers back; 202 p50 {result["create_p50_ms"]:.0f} ms, p99
+  {result["create_p99_ms"]:.0f} ms).
   Every one paged step 1 (fake Slack) {outcome.settle_seconds:.0f} s after the last trigger
   at the latest; each workflow then sleeps on its {LONG_DELAY_MINUTES}-minute step-2 timer.
-- At rest: nothing sent for {args.quiet_seconds:g} s, then measured for
-  {outcome.idle_seconds:.0f} s. PostgreSQL and the API are whole process trees.
+- At rest: nothing sent; {outcome.rest_seconds:.0f} s after the last step-1 page the worker and
+  the Temporal server were under {REST_CORES:g} cores together (the deliveries left were done);
+  {args.quiet_seconds:g} s later measured for {outcome.idle_seconds:.0f} s. PostgreSQL and the
+  API are whole process trees.
 
 {markdown_table(["", *names], rows, "l" + "r" * len(names))}
 
@@ -331,8 +419,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--incidents", type=int, default=None, help="open incidents (20000)")
     parser.add_argument("--rate", type=float, default=None, help="triggers per second (40)")
     parser.add_argument("--concurrency", type=int, default=32, help="triggers in flight at most")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=STICKY_CACHE,
+        help="triggers ahead of the read side's step-1 pages at most (the sticky cache, 1000)",
+    )
     parser.add_argument("--idle-seconds", type=float, default=None, help="measured at rest (60)")
-    parser.add_argument("--quiet-seconds", type=float, default=None, help="drain first (10)")
+    parser.add_argument(
+        "--quiet-seconds",
+        type=float,
+        default=None,
+        help="then wait this long before measuring (10)",
+    )
     parser.add_argument("--probe", type=int, default=None, help="queries per group (50)")
     parser.add_argument("--smoke", action="store_true", help="10 incidents, 2 s at rest")
     parser.add_argument("--write-docs", action="store_true", help=f"rewrite {SECTION!r}")
