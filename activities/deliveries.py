@@ -54,7 +54,9 @@ class DeliveryActivities:
     @activity.defn(name=DELIVER)
     async def deliver(self, delivery: Delivery) -> DeliveryResult:
         recipient = delivery.recipient
-        row = await self._ledger.claim(
+        sender = self._senders.get(delivery.channel)
+        reason = f"{delivery.channel} has no sender" if sender is None else sender.unavailable()
+        row, fresh = await self._ledger.claim(
             delivery.key,
             incident_id=delivery.event.incident.id,
             channel=delivery.channel.value,
@@ -64,13 +66,17 @@ class DeliveryActivities:
             user_id=recipient.user_id if recipient else None,
             step=delivery.step,
             round=delivery.round,
+            # Counted in the claim when it will be made (a skipped one is no attempt).
+            first_attempt=reason is None,
         )
         if row.status in FINAL:
             return _result(row)
         with bound(incident_id=delivery.event.incident.id):
-            result = await counted(
-                delivery.channel.value, delivery.purpose.value, self._send(delivery, row)
-            )
+            if sender is None or reason is not None:
+                settled = self._ledger.finish(delivery.key, "skipped", reason, Sent())
+            else:
+                settled = self._send(delivery, row, sender, fresh)
+            result = await counted(delivery.channel.value, delivery.purpose.value, settled)
             activity.logger.info(
                 "notification %s by %s: %s", delivery.key, delivery.channel.value, result.status
             )
@@ -78,17 +84,19 @@ class DeliveryActivities:
             _observe_lateness(delivery)
         return result
 
-    async def _send(self, delivery: Delivery, row: Notification) -> DeliveryResult:
-        sender = self._senders.get(delivery.channel)
-        reason = f"{delivery.channel} has no sender" if sender is None else sender.unavailable()
-        if sender is None or reason is not None:
-            return await self._ledger.finish(delivery.key, "skipped", reason, Sent())
-        if row.attempts > 0:
+    async def _send(
+        self, delivery: Delivery, row: Notification, sender: Sender, fresh: bool
+    ) -> DeliveryResult:
+        """``fresh``: this activity made the row and counted its first attempt."""
+        if not fresh and row.attempts > 0:
             found = await sender.find_sent(delivery, row.created_at)
             if found is not None:
                 return await self._ledger.finish(delivery.key, "sent", "found after a retry", found)
         return await self._ledger.send_once(
-            delivery.key, delivery.max_attempts, lambda: sender.send(delivery)
+            delivery.key,
+            delivery.max_attempts,
+            lambda: sender.send(delivery),
+            attempt=row.attempts if fresh else None,
         )
 
 

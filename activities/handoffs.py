@@ -201,7 +201,7 @@ class HandoffActivities:
 
     @activity.defn(name=SEND_HANDOFF)
     async def send(self, notice: HandoffNotice) -> DeliveryResult:
-        row = await self._ledger.claim(
+        row, _ = await self._ledger.claim(
             notice.key,
             incident_id=notice.schedule_id,
             channel=notice.channel.value,

@@ -2,8 +2,9 @@
 deliveries (activities/deliveries.py) and handoff notices (activities/handoffs.py).
 
 The protocol: claim the notification's key (a row in "sending", or the row an earlier run
-left), count the attempt and commit it *before* the channel is called, record every attempt's
-outcome, and finish the row with its final status. A retry that finds an attempt counted
+left), count the attempt and commit it *before* the channel is called (for a new key, in the
+claim's own statement), record every attempt's outcome, and finish the row with its final
+status. A retry that finds an attempt counted
 but no final status cannot know whether that attempt reached the channel; what it does then
 is up to the caller (ask the channel, or send again with the same ids).
 """
@@ -64,10 +65,14 @@ class NotificationLedger:
         user_id: str | None,
         step: int | None = None,
         round: int | None = None,
-    ) -> Notification:
-        """The row for ``key``: a new one in "sending", or the one an earlier run claimed.
-        ``incident_id`` is the notification's subject (a schedule's id for handoffs)."""
-        claim = (
+        first_attempt: bool = False,
+    ) -> tuple[Notification, bool]:
+        """The row for ``key``: a new one in "sending", or the one an earlier run claimed;
+        True when this call made it. ``incident_id`` is the notification's subject (a
+        schedule's id for handoffs). With ``first_attempt`` a new row has its first attempt
+        counted already (pass ``attempt=1`` to ``send_once``): a new key then costs one
+        round trip before the channel is called instead of three."""
+        fresh = (
             insert(Notification)
             .values(
                 key=key,
@@ -80,27 +85,35 @@ class NotificationLedger:
                 step=step,
                 round=round,
                 status="sending",
-                attempts=0,
+                attempts=1 if first_attempt else 0,
                 created_at=utcnow(),
                 updated_at=utcnow(),
             )
             .on_conflict_do_nothing()
+            .returning(Notification)
         )
         # Each statement commits on its own: the claim needs no transaction around it (a
         # delivery's first call waits for these round trips).
         async with session_scope(autocommit(self._engine)) as session:
-            await session.execute(claim)
+            created = (await session.scalars(fresh)).one_or_none()
+            if created is not None:
+                return created, True
             found = await session.exec(select(Notification).where(Notification.key == key))
-            return found.one()
+            return found.one(), False
 
     async def send_once(
-        self, key: str, max_attempts: int, send: Callable[[], Awaitable[Sent]]
+        self,
+        key: str,
+        max_attempts: int,
+        send: Callable[[], Awaitable[Sent]],
+        attempt: int | None = None,
     ) -> DeliveryResult:
-        """Count the attempt, call ``send`` and record what happened. A failure finishes the
-        row when DeliveryFailed says it is final or the activity's attempts are used up;
-        otherwise it raises for Temporal to retry. Any other exception counts as a retryable
-        DeliveryFailed."""
-        attempt = await self.count_attempt(key)
+        """Count the attempt (unless ``attempt``, its number, was counted by ``claim``), call
+        ``send`` and record what happened. A failure finishes the row when DeliveryFailed
+        says it is final or the activity's attempts are used up; otherwise it raises for
+        Temporal to retry. Any other exception counts as a retryable DeliveryFailed."""
+        if attempt is None:
+            attempt = await self.count_attempt(key)
         try:
             sent = await send()
         except Exception as err:  # any failure is recorded; DeliveryFailed says if it is final

@@ -2,9 +2,12 @@
 real HTTP receiver: signatures, retries and their records, exactly-once per key."""
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest_asyncio
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -188,6 +191,36 @@ async def test_the_same_key_is_delivered_once(
     assert (await notification(engine, delivery.key)).attempts == 1
 
 
+@contextmanager
+def statements_about(engine: AsyncEngine, key: str) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` runs with ``key`` among their parameters."""
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if key in repr(parameters):
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_a_new_key_costs_one_statement_before_the_send_and_one_after(
+    deliver: Deliver, webhook_receiver: WebhookReceiver, engine: AsyncEngine
+) -> None:
+    """The claim counts the first attempt in its own statement; the outcome and the final
+    status are one more."""
+    delivery = make_delivery(Channel.WEBHOOK, webhook_receiver.endpoint(200))
+    with statements_about(engine, delivery.key) as seen:
+        result = await deliver(delivery)
+    assert result.status == "sent"
+    assert len(seen) == 2, seen
+    assert (await notification(engine, delivery.key)).attempts == 1
+    assert [a.attempt for a in await attempts(engine, delivery.key)] == [1]
+
+
 async def test_skipped_when_signing_is_not_configured(
     client: Client, engine: AsyncEngine, settings: Settings, webhook_receiver: WebhookReceiver
 ) -> None:
@@ -199,3 +232,4 @@ async def test_skipped_when_signing_is_not_configured(
     assert result.status == "skipped"
     assert "TOCSIN_WEBHOOK_SIGNING_KEY" in (result.detail or "")
     assert webhook_receiver.received(url) == []
+    assert (await notification(engine, delivery.key)).attempts == 0  # nothing was attempted
