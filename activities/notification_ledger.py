@@ -4,9 +4,9 @@ deliveries (activities/deliveries.py) and handoff notices (activities/handoffs.p
 The protocol: claim the notification's key (a row in "sending", or the row an earlier run
 left), count the attempt and commit it *before* the channel is called (for a new key, in the
 claim's own statement), record every attempt's outcome, and finish the row with its final
-status. A retry that finds an attempt counted
-but no final status cannot know whether that attempt reached the channel; what it does then
-is up to the caller (ask the channel, or send again with the same ids).
+status. A retry that finds an attempt counted but no final status cannot know whether that
+attempt reached the channel; what it does then is up to the caller (ask the channel, or send
+again with the same ids).
 """
 
 from collections.abc import Awaitable, Callable

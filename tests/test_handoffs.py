@@ -4,9 +4,8 @@ handoff DM reaching the fake Slack on the real stack."""
 
 import asyncio
 import contextlib
-import inspect
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -26,6 +25,7 @@ from models.shifts import render
 from tests.fakes.mail_fixtures import MailServer
 from tests.fakes.slack_api import FakeSlack
 from tests.paging_helpers import make_user
+from tests.polling import eventually
 from tests.schedule_rows import add_override, delete_schedule, layer, make_schedule
 from tocsin.settings import Settings
 from web.handoffs import replan_handoffs
@@ -34,17 +34,6 @@ from workflows.handoffs import handoffs_workflow_id
 from workflows.notifications import HandoffAt, HandoffPlan
 
 T0 = datetime(2025, 3, 3, 12, tzinfo=UTC)
-
-
-async def eventually(check: Callable[[], Any], what: str, seconds: float = 15) -> Any:
-    for _ in range(int(seconds / 0.05)):
-        found = check()
-        if inspect.isawaitable(found):
-            found = await found
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 # --- the rules (pure) ------------------------------------------------------------------------

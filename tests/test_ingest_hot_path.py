@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.db import session_scope
 from tests.conftest import Tenant, make_api_key, new_key, trigger_body
+from tests.polling import eventually
 from tocsin.settings import Settings
 from web.app import create_app
 from web.config_changes import APPLICATION_NAME
@@ -57,24 +58,24 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
 
 
 async def hearing(api: Api, expected: bool = True) -> None:
-    for _ in range(200):
-        if api.runtime.config.hearing == expected:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the API process never had hearing={expected}")
+    await eventually(
+        lambda: api.runtime.config.hearing == expected,
+        f"the API process had hearing={expected}",
+        seconds=10,
+    )
 
 
 async def eventually_status(api: Api, tenant: Tenant, status: int) -> None:
     """Until an event with the tenant's key is answered ``status`` (a notification is
     delivered after the writer's commit, asynchronously)."""
-    for _ in range(100):
+
+    async def answered() -> bool:
         answer = await api.client.post(
             "/api/events", json=trigger_body(new_key()), headers=tenant.token
         )
-        if answer.status_code == status:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"events were never answered {status}")
+        return answer.status_code == status
+
+    await eventually(answered, f"events answered {status}", seconds=5)
 
 
 async def test_a_new_incident_is_answered_without_waiting_for_the_worker(

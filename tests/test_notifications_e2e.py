@@ -3,11 +3,9 @@ by Slack DM and email, announces in the service's channel and its webhook; ackno
 updates every Slack message in place; resolve replies in the thread."""
 
 import asyncio
-import inspect
 import json
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +21,7 @@ from tests.fakes.mail_fixtures import MailServer
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.paging_helpers import give_policy, make_user, set_service
+from tests.polling import eventually
 from tocsin.settings import Settings
 from tocsin.webhook_signing import derive_secret, service_owner, verify
 from web.commands import IncidentCommands
@@ -30,20 +29,6 @@ from web.queries import timeline_entries
 from worker import build_worker
 from workflows.ids import incident_workflow_id
 from workflows.messages import AlertIn, ChangeIn, ManualOpenIn, Status
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any] | Any], what: str, seconds: float = 15
-) -> Any:
-    """The first truthy answer of ``check`` (plain or async) within ``seconds``."""
-    for _ in range(int(seconds / 0.05)):
-        found = check()
-        if inspect.isawaitable(found):
-            found = await found
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 def button_ids(message: dict[str, Any]) -> list[str]:

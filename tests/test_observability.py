@@ -23,7 +23,7 @@ from tests.app_server import tocsin_env
 from tests.conftest import Tenant, free_port, make_tenant, new_key, trigger_body
 from tests.fakes.mail_fixtures import MailServer
 from tests.paging_helpers import give_policy, make_user
-from tests.test_notifications_e2e import eventually
+from tests.polling import eventually
 from tocsin.logs import JsonFormatter
 from tocsin.settings import Settings
 from web.commands import IncidentCommands

@@ -1,7 +1,6 @@
 """What a new incident costs the worker, counted in its history: local activities are a large
 part of the worker's CPU per incident (docs/benchmarks.md), so their number is pinned here."""
 
-import asyncio
 import json
 from collections import Counter
 
@@ -15,6 +14,7 @@ from activities.names import FIND_RECIPIENTS, LOAD_ESCALATION_POLICY, PROJECT_IN
 from tests.conftest import Tenant, new_key, trigger_body
 from tests.fakes.slack_api import FakeSlack
 from tests.paging_helpers import give_policy, make_user, set_service
+from tests.polling import eventually
 from workflows.ids import incident_workflow_id
 
 COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
@@ -23,12 +23,12 @@ MARKER = EventType.EVENT_TYPE_MARKER_RECORDED
 
 async def escalated(http: httpx.AsyncClient, tenant: Tenant, incident_id: str) -> None:
     """Until the read side shows the first step's outcome."""
-    for _ in range(200):
+
+    async def shown() -> bool:
         found = await http.get(f"/api/incidents/{incident_id}/timeline", headers=tenant.bearer)
-        if any(e["kind"] == "escalation" for e in found.json().get("timeline", [])):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the first step never reached the read side")
+        return any(e["kind"] == "escalation" for e in found.json().get("timeline", []))
+
+    await eventually(shown, "the first step on the read side", seconds=10)
 
 
 def first_task_local_activities(events: list[HistoryEvent]) -> Counter[str]:
