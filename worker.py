@@ -7,6 +7,7 @@ import py_compile
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -23,6 +24,7 @@ from activities.escalation import EscalationActivities
 from activities.handoffs import HandoffActivities
 from activities.projection import ProjectionActivities
 from activities.senders import build_senders, close_senders
+from activities.slack_client import slack_client
 from activities.slack_rooms import SlackRoomActivities
 from models.db import create_engine
 from tocsin.settings import Settings
@@ -96,15 +98,19 @@ def build_worker(
     task_queue: str,
     settings: Settings,
     senders: Mapping[Channel, Sender] | None = None,
+    slack: AsyncWebClient | None = None,
 ) -> Worker:
-    """``senders`` defaults to those the settings build; pass them to close them after."""
+    """``senders`` and ``slack`` (the Slack client every Slack activity shares) default to
+    those the settings build; pass them to close them after."""
     projection = ProjectionActivities(engine)
+    if slack is None:
+        slack = slack_client(settings)
     if senders is None:
-        senders = build_senders(settings, engine)
+        senders = build_senders(settings, engine, slack)
     deliveries = DeliveryActivities(engine, senders)
     escalation = EscalationActivities(engine)
-    rooms = SlackRoomActivities(settings)
-    handoffs = HandoffActivities(engine, settings)
+    rooms = SlackRoomActivities(settings, slack)
+    handoffs = HandoffActivities(engine, settings, slack)
     return Worker(
         client,
         task_queue=task_queue,
@@ -142,16 +148,19 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     engine = create_engine(settings, pre_ping=False)
     if settings.workflow_sandbox:
         warm_bytecode(SANDBOXED_MODULES)
-    senders = build_senders(settings, engine)
+    slack = slack_client(settings)
+    senders = build_senders(settings, engine, slack)
     draining = asyncio.create_task(telemetry.drain_forever())
     try:
-        async with build_worker(client, engine, settings.task_queue, settings, senders):
+        async with build_worker(client, engine, settings.task_queue, settings, senders, slack):
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
     finally:
         draining.cancel()
         telemetry.drain()
         await close_senders(senders)
+        if slack is not None:
+            await slack.close()
         await engine.dispose()
 
 

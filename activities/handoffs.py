@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from temporalio import activity
@@ -137,11 +138,13 @@ def handoff_email(notice: HandoffNotice, sender: str) -> EmailMessage:
 
 
 class HandoffActivities:
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, slack: AsyncWebClient | None = None
+    ) -> None:
         self._engine = engine
         self._ledger = NotificationLedger(engine)
         self._settings = settings
-        self._slack = slack_client(settings)
+        self._slack = slack or slack_client(settings)
 
     @activity.defn(name=PLAN_HANDOFF)
     async def plan(self, request: HandoffPlanIn) -> HandoffPlan:

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.deliveries import Sender
@@ -12,9 +13,12 @@ from tocsin.settings import Settings
 from workflows.notifications import Channel
 
 
-def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Sender]:
+def build_senders(
+    settings: Settings, engine: AsyncEngine, slack: AsyncWebClient | None = None
+) -> dict[Channel, Sender]:
+    """``slack``: the process's Slack client (one connection pool), else a new one."""
     senders: list[Sender] = [
-        SlackSender(settings),
+        SlackSender(settings, slack),
         WebhookSender(settings),
         EmailSender(settings),
     ]
@@ -22,7 +26,7 @@ def build_senders(settings: Settings, engine: AsyncEngine) -> dict[Channel, Send
 
 
 async def close_senders(senders: Mapping[Channel, Sender]) -> None:
-    """Release what senders hold open (the webhook sender's connection pool)."""
+    """Release what senders hold open (their own connection pools)."""
     for sender in senders.values():
         close = getattr(sender, "close", None)
         if close is not None:

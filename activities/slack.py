@@ -91,8 +91,15 @@ class SlackSender:
     channel = Channel.SLACK
 
     def __init__(self, settings: Settings, client: AsyncWebClient | None = None) -> None:
-        self._client = client or slack_client(settings)
+        """``client``: the process's shared one; without it the sender makes its own and
+        ``close`` releases it."""
+        self._made = None if client is not None else slack_client(settings)
+        self._client = client or self._made
         self._public_url = settings.public_url
+
+    async def close(self) -> None:
+        if self._made is not None:
+            await self._made.close()
 
     def unavailable(self) -> str | None:
         return NOT_CONFIGURED if self._client is None else None

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from activities.deliveries import DeliveryFailed
 from tocsin.settings import Settings
@@ -29,11 +30,35 @@ RETRYABLE_ERRORS = frozenset(
 )  # fmt: skip
 
 
-def slack_client(settings: Settings) -> AsyncWebClient | None:
-    """A client for the bot token, or None without one."""
+class PooledWebClient(AsyncWebClient):
+    """An AsyncWebClient whose calls share one keep-alive connection pool.
+
+    Without a session slack_sdk opens a new one, so a new TCP and TLS connection to Slack,
+    for every call: each page paid a handshake before it was sent. The pool is made on the
+    first call, in the event loop that makes it (an aiohttp session belongs to one loop);
+    ``close`` releases it. A connection Slack closed while idle is retried by slack_sdk's
+    default connection-error handler.
+    """
+
+    _pool_loop: asyncio.AbstractEventLoop | None = None
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        loop = asyncio.get_running_loop()
+        if self.session is None or self.session.closed or self._pool_loop is not loop:
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+            self._pool_loop = loop
+        return await super().api_call(api_method, **kwargs)
+
+    async def close(self) -> None:
+        if self.session is not None and not self.session.closed:
+            await self.session.close()
+
+
+def slack_client(settings: Settings) -> PooledWebClient | None:
+    """A client for the bot token, or None without one. Whoever makes it closes it."""
     if settings.slack_bot_token is None:
         return None
-    return AsyncWebClient(
+    return PooledWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=TIMEOUT_SECONDS,

@@ -14,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.deliveries import DeliveryActivities, DeliveryFailed
 from activities.slack import SlackSender
+from activities.slack_client import slack_client
 from models import Notification
 from models.db import session_scope
 from tests.conftest import free_port
@@ -154,6 +155,32 @@ async def test_real_refusals_are_final(slack_api: FakeSlack) -> None:
         assert failed.value.retryable is False
         assert failed.value.detail == f"Slack chat.postMessage: {error}"
         assert failed.value.data["slack_error"] == error
+
+
+async def test_calls_share_one_connection_until_closed(slack_api: FakeSlack) -> None:
+    """slack_sdk alone opens a connection (to Slack: a TLS handshake) for every call."""
+    settings = Settings(slack_bot_token=TEST_BOT_TOKEN, slack_api_url=slack_api.api_url)
+    client = slack_client(settings)
+    assert client is not None
+    sender = SlackSender(settings, client)
+    name = channel_name()
+    channel = slack_api.add_channel(name)
+
+    async def peers_of_posts(count: int) -> set[object]:
+        for _ in range(count):
+            await sender.send(delivery(Purpose.ANNOUNCE, f"#{name}"))
+        posts = [
+            c
+            for c in slack_api.calls_of("chat.postMessage")
+            if c.params.get("channel") in (channel, f"#{name}")
+        ]
+        return {c.peer for c in posts[-count:]}
+
+    [first] = await peers_of_posts(3)
+    await client.close()
+    [second] = await peers_of_posts(2)  # a closed client opens a new pool
+    assert first != second
+    await client.close()
 
 
 async def test_connection_errors_are_retryable() -> None:

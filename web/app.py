@@ -171,6 +171,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.extensions["tocsin-sweeper"].cancel()
         app.extensions["tocsin-config-changes"].cancel()
         await rt.waiter.close()
+        await slack.close_slack(app)
         await rt.engine.dispose()
         await app.extensions["tocsin-unpinged-engine"].dispose()
 

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Quart, Response, current_app, request
 from quart_schema import DataSource, document_request, document_response, security_scheme, tag
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -190,6 +190,13 @@ def _slack() -> AsyncWebClient | None:
         extensions["tocsin.slack"] = slack_client(runtime().settings)
     client: AsyncWebClient | None = extensions["tocsin.slack"]
     return client
+
+
+async def close_slack(app: Quart) -> None:
+    """Release the app's Slack client's connections, if it made one."""
+    client = app.extensions.pop("tocsin.slack", None)
+    if client is not None:
+        await client.close()
 
 
 async def _act(command: SlashCommand, slack_id: str, username: str) -> Outcome:

@@ -44,6 +44,7 @@ class Call:
     # so a standalone fake's times compare with the test's).
     at: float
     http_verb: str = "POST"
+    peer: tuple[Any, ...] | None = None  # the client's address and port: its connection
 
     def as_json(self) -> dict[str, Any]:
         return {"method": self.method, "params": self.params, "at": self.at, "verb": self.http_verb}
@@ -218,7 +219,8 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         params = await _params(request)
-        self.calls.append(Call(method, params, time.monotonic(), request.method))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.calls.append(Call(method, params, time.monotonic(), request.method, peer))
         if failures := self._failures.get(method):
             return _failure(failures.popleft())
         if (down := self._outages.get(method)) is not None:
