@@ -37,6 +37,9 @@ class Incident(SQLModel, table=True):
     suppressed_by: str | None = Field(default=None, max_length=40)
     # The workflow's state version: a projection never overwrites a newer one.
     version: int
+    # When the workflow task that decided this write started: orders writes before version
+    # (activities/projection.py).
+    decided_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
 
 
 class Alert(SQLModel, table=True):

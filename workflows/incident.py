@@ -522,10 +522,15 @@ class IncidentWorkflow:
         assert self._incident is not None
         alerts = self._pending[:MAX_ALERTS_PER_PROJECTION]
         del self._pending[: len(alerts)]
+        timeline_from = self._timeline[0].seq if self._timeline else self._next_timeline_seq
         timeline = self._timeline[:MAX_TIMELINE_PER_PROJECTION]
         del self._timeline[: len(timeline)]
-        snapshot = self._incident.model_copy()
-        projection = Projection(incident=snapshot, alerts=alerts, timeline=timeline)
+        # decided_at orders the read side's writes (activities/projection.py): a retried
+        # workflow task starts later than the one a killed worker never completed.
+        snapshot = self._incident.model_copy(update={"decided_at": workflow.now()})
+        projection = Projection(
+            incident=snapshot, alerts=alerts, timeline=timeline, timeline_from=timeline_from
+        )
         if self.patched(LOCAL_PROJECTION):
             # A local activity runs inside the workflow task: no activity task round trip
             # through the server, so the read side is written sooner and at half the cost.

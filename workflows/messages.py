@@ -157,6 +157,9 @@ class IncidentSnapshot(BaseModel):
     status_before_snooze: Status | None = None
     suppressed_by: str | None = None
     version: int
+    # Set on the copy the projection writes: when the workflow task that decided it started
+    # (activities/projection.py orders writes by it, then by version).
+    decided_at: datetime | None = None
 
 
 class IncidentStart(BaseModel):
@@ -177,6 +180,8 @@ class Projection(BaseModel):
     incident: IncidentSnapshot
     alerts: list[AlertRecord]
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    # The first timeline seq not yet written by an earlier projection of this history.
+    timeline_from: int = 0
 
 
 ActionName = Literal["acknowledged", "resolved", "ignored", "updated"]
