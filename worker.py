@@ -27,8 +27,9 @@ from activities.senders import build_senders, close_senders
 from activities.slack_client import slack_client
 from activities.slack_rooms import SlackRoomActivities
 from models.db import create_engine
+from tocsin.processes import unless_stopped
 from tocsin.settings import Settings
-from tocsin.temporal import connect, register_search_attributes
+from tocsin.temporal import connect_waiting, register_search_attributes
 from tocsin.temporal_telemetry import TemporalTelemetry
 from workflows import deliveries as deliveries_module
 from workflows import handoffs as handoffs_module
@@ -137,7 +138,9 @@ def build_worker(
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Poll until ``stop`` is set, then finish in-flight tasks and exit."""
     telemetry = TemporalTelemetry()
-    client = await connect(settings, telemetry.runtime)
+    client = await unless_stopped(connect_waiting(settings, telemetry.runtime), stop)
+    if client is None:
+        return
     # Idempotent; lets an external Temporal server work without a separate setup step.
     try:
         await register_search_attributes(client, settings.temporal_namespace)

@@ -9,7 +9,7 @@ from quart_schema import Info, QuartSchema
 
 from models.db import create_engine
 from tocsin.settings import Settings, get_settings
-from tocsin.temporal import connect
+from tocsin.temporal import connect_waiting
 from web import (
     api_keys,
     audit_log,
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.before_serving
     async def start_up() -> None:
-        client = await connect(settings)
+        client = await connect_waiting(settings)
         engine = create_engine(settings)
         # The rate limiter and the read-side poller run on every event and outlive a failed
         # query on their own (falling back, polling again): no pre-ping round trip for them,
