@@ -6,10 +6,11 @@ import math
 
 from quart import Quart, Response, request
 from quart_schema import Info, QuartSchema
+from temporalio.client import Client
 
 from models.db import create_engine
 from tocsin.settings import Settings, get_settings
-from tocsin.temporal import connect_waiting
+from tocsin.temporal import connect
 from web import (
     api_keys,
     audit_log,
@@ -58,7 +59,9 @@ RATE_LIMIT_SWEEP_SECONDS = 600.0
 INGEST_BLUEPRINTS = frozenset({"events", "native_integrations", "pagerduty"})
 
 
-def create_app(settings: Settings | None = None) -> Quart:
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> Quart:
+    """``temporal``: a client already connected (``tocsin api`` connects before serving);
+    without it the app connects when it starts serving."""
     settings = settings or get_settings()
     app = Quart("tocsin")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -131,7 +134,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.before_serving
     async def start_up() -> None:
-        client = await connect_waiting(settings)
+        client = temporal or await connect(settings)
         engine = create_engine(settings)
         # The rate limiter and the read-side poller run on every event and outlive a failed
         # query on their own (falling back, polling again): no pre-ping round trip for them,

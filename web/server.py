@@ -9,8 +9,9 @@ import warnings
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from tocsin.processes import run_copies, run_until_signalled
+from tocsin.processes import run_copies, run_until_signalled, unless_stopped
 from tocsin.settings import Settings, get_settings
+from tocsin.temporal import connect_waiting
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -30,7 +31,12 @@ def hypercorn_config(settings: Settings) -> Config:
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     from web.app import create_app
 
-    app = create_app(settings)
+    # Connected before serving, so waiting for a Temporal server that is not up yet neither
+    # runs into Hypercorn's startup timeout nor ignores SIGTERM.
+    temporal = await unless_stopped(connect_waiting(settings), stop)
+    if temporal is None:
+        return
+    app = create_app(settings, temporal)
     with warnings.catch_warnings():
         # ``workers`` is set for SO_REUSEPORT, not for ``serve`` to run processes.
         warnings.filterwarnings("ignore", "The config `workers` has no affect", Warning)

@@ -1,8 +1,10 @@
 """A worker and an API started before their Temporal server (a host reboot, docker compose
 starting everything at once, a server restarting during a deploy) wait for it instead of
-exiting, then serve: the first trigger after it is up opens an incident that is paged."""
+exiting (and stop at once if told to meanwhile), then serve: the first trigger after it is
+up is accepted and projected."""
 
 import asyncio
+import time
 import uuid
 
 import httpx
@@ -29,13 +31,22 @@ async def test_worker_and_api_wait_for_a_temporal_server_that_is_not_up_yet(
     )
     worker = procs.tocsin("worker", env).start()
     api = procs.tocsin("api", env).start()
+    # Stopped while it waits: it exits at once, as it would with a server to talk to.
+    stopped = procs.tocsin("api", env | {"TOCSIN_PORT": str(free_port())}).start()
 
-    async def both_retried() -> bool:
-        logs = procs.log_tail("worker", 200) + procs.log_tail("api", 200)
-        return logs.count("unreachable, retrying") >= 2
+    async def all_retried() -> bool:
+        retrying = "unreachable, retrying"
+        return (
+            retrying in procs.log_tail("worker", 200)
+            and procs.log_tail("api", 200).count(retrying) >= 2
+        )
 
-    await wait_until(both_retried, 60, "the worker and the API retrying their connection")
+    await wait_until(all_retried, 60, "the worker and the APIs retrying their connection")
     assert worker.alive and api.alive
+    began = time.monotonic()
+    await asyncio.to_thread(stopped.terminate)
+    assert stopped.popen is not None and stopped.popen.returncode == 0
+    assert time.monotonic() - began < 5
     await asyncio.to_thread(procs.temporal(temporal_port, procs.workdir / "temporal.db").start)
 
     url = f"http://127.0.0.1:{api_port}"
