@@ -123,3 +123,13 @@ async def test_sweep_drops_buckets_older_than_every_window(engine: AsyncEngine) 
             )
         ).scalars()
         assert list(left) == [recent]
+
+
+async def test_counts_are_not_written_ahead(engine: AsyncEngine) -> None:
+    """Each check commits a write; on a logged table that waits for a WAL flush (an fsync)
+    on the ingest path. Counts are worth nothing after a crash (docs/operations.md)."""
+    async with engine.connect() as conn:
+        persistence = await conn.scalar(
+            text("SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_limit_bucket'")
+        )
+    assert persistence == "u"
