@@ -3,8 +3,10 @@
 An ingest answer does not wait for the projection; the reads that follow it do: a GET of the
 incident, a repeated alert's answer, and a list (which waits for the incidents this process
 accepted moments ago, so a client that triggers and then lists sees its incident). One
-poller per API process serves every waiting request with a single indexed query per tick,
-so the database sees a handful of queries per second instead of one per request per tick.
+poller per API process serves every waiting request with one indexed query at a time, so
+the database sees one query in flight however many requests wait. A query answers only the
+requests that were waiting when it was sent; those that came during it are asked about at
+once in the next, the rest after a tick.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ class ProjectionWaiter:
         self._engine = engine
         self._waiting: dict[str, list[asyncio.Future[Incident]]] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._registered = 0  # waits begun, so the poller knows who came during a query
         # Incidents this process opened and no list has seen yet: id -> (service, until when
         # a list waits for it). Insertion order is deadline order.
         self._accepted: dict[str, tuple[str, float]] = {}
@@ -67,6 +70,7 @@ class ProjectionWaiter:
         """The incident row once it exists, or None after ``wait_seconds``."""
         future: asyncio.Future[Incident] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(incident_id, []).append(future)
+        self._registered += 1
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll())
         try:
@@ -89,16 +93,32 @@ class ProjectionWaiter:
 
     async def _poll(self) -> None:
         while self._waiting:
+            # Only the waiters already here are answered by this query: a row read before a
+            # request arrived could predate what the request's client last saw (an ack).
+            asked = {incident_id: list(futures) for incident_id, futures in self._waiting.items()}
+            registered = self._registered
             try:
                 async with session_scope(self._engine, read_only=True) as session:
                     found = await session.exec(
-                        select(Incident).where(col(Incident.id).in_(list(self._waiting)))
+                        select(Incident).where(col(Incident.id).in_(list(asked)))
                     )
                     for incident in found.all():
-                        for future in self._waiting.pop(incident.id, []):
-                            if not future.done():
-                                future.set_result(incident)
+                        self._answer(incident, asked[incident.id])
             except Exception:
                 # The read side is down or slow: the waiters time out, the events are safe.
                 log.warning("read-side poll failed", exc_info=True)
-            await asyncio.sleep(POLL_INTERVAL_SECONDS)
+                await asyncio.sleep(POLL_INTERVAL_SECONDS)
+                continue
+            if self._registered == registered:
+                # Everyone waiting was just asked about: give the projection a tick.
+                await asyncio.sleep(POLL_INTERVAL_SECONDS)
+
+    def _answer(self, incident: Incident, futures: list[asyncio.Future[Incident]]) -> None:
+        waiters = self._waiting.get(incident.id, [])
+        for future in futures:
+            if future in waiters:
+                waiters.remove(future)
+            if not future.done():
+                future.set_result(incident)
+        if not waiters:
+            self._waiting.pop(incident.id, None)
