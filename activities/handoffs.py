@@ -32,7 +32,7 @@ from activities.email_message import message_id
 from activities.names import HANDOFF_NOTICES, PLAN_HANDOFF, SEND_HANDOFF
 from activities.notification_ledger import FINAL, NotificationLedger, Sent, counted
 from activities.slack import find_message, message_metadata, post_message
-from activities.slack_client import NOT_CONFIGURED, dm_channel, slack_client, user_id_for
+from activities.slack_client import NOT_CONFIGURED, dm_channel, user_id_for
 from models.columns import utcnow
 from models.db import session_scope
 from models.notifications import ContactMethod, Notification
@@ -139,12 +139,14 @@ def handoff_email(notice: HandoffNotice, sender: str) -> EmailMessage:
 
 class HandoffActivities:
     def __init__(
-        self, engine: AsyncEngine, settings: Settings, slack: AsyncWebClient | None = None
+        self, engine: AsyncEngine, settings: Settings, slack: AsyncWebClient | None
     ) -> None:
+        """``slack`` is the worker's shared client (None without a bot token); its maker
+        closes it."""
         self._engine = engine
         self._ledger = NotificationLedger(engine)
         self._settings = settings
-        self._slack = slack or slack_client(settings)
+        self._slack = slack
 
     @activity.defn(name=PLAN_HANDOFF)
     async def plan(self, request: HandoffPlanIn) -> HandoffPlan:

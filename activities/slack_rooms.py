@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deliveries import DeliveryFailed
 from activities.names import CLOSE_INCIDENT_ROOM, OPEN_INCIDENT_ROOM
-from activities.slack_client import NOT_CONFIGURED, calling, channel_id, slack_client, user_id_for
+from activities.slack_client import NOT_CONFIGURED, calling, channel_id, user_id_for
 from tocsin.settings import Settings
 from workflows.notifications import CloseIncidentRoomIn, IncidentRoom, IncidentRoomIn
 
@@ -32,9 +32,11 @@ def room_name(incident_id: str, title: str) -> str:
 
 
 class SlackRoomActivities:
-    def __init__(self, settings: Settings, client: AsyncWebClient | None = None) -> None:
+    def __init__(self, settings: Settings, client: AsyncWebClient | None) -> None:
+        """``client`` is the worker's shared one (None without a bot token); its maker
+        closes it."""
         self._enabled = settings.slack_incident_channels
-        self._client = client or slack_client(settings)
+        self._client = client
 
     @activity.defn(name=OPEN_INCIDENT_ROOM)
     async def open_room(self, request: IncidentRoomIn) -> IncidentRoom:

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.handoffs import HandoffActivities, incoming, next_handoff, on_call_until
+from activities.slack_client import slack_client
 from models.db import session_scope
 from models.notifications import Notification
 from models.schedule_spec import OverrideSpec, ScheduleSpec
@@ -253,24 +254,30 @@ async def test_a_retried_send_never_sends_twice(
     schedule = await make_schedule(
         engine, [layer([fay.id], datetime(2025, 3, 1, 9), days=1)], handoffs=True
     )
-    acts = HandoffActivities(engine, settings)
-    env = ActivityEnvironment()
-    notices = await env.run(
-        acts.notices, HandoffAt(schedule_id=schedule.id, start=datetime(2025, 3, 1, 9, tzinfo=UTC))
-    )
-    assert [(n.channel.value, n.address) for n in notices] == [("slack", slack_user["id"])]
-    [notice] = notices
-    first = await env.run(acts.send, notice)
-    assert first.status == "sent"
-    assert (await env.run(acts.send, notice)).status == "sent"
-    async with session_scope(engine) as session:
-        row = await session.get(Notification, notice.key)
-        assert row is not None and row.attempts == 1
-        row.status = "sending"  # as if the worker died before recording the outcome
-        session.add(row)
-    again = await env.run(acts.send, notice)
-    assert (again.status, again.detail) == ("sent", "found after a retry")
-    assert len(slack_api.messages(slack_api.im_channel(slack_user["id"]))) == 1
+    slack = slack_client(settings)
+    try:
+        acts = HandoffActivities(engine, settings, slack)
+        env = ActivityEnvironment()
+        notices = await env.run(
+            acts.notices,
+            HandoffAt(schedule_id=schedule.id, start=datetime(2025, 3, 1, 9, tzinfo=UTC)),
+        )
+        assert [(n.channel.value, n.address) for n in notices] == [("slack", slack_user["id"])]
+        [notice] = notices
+        first = await env.run(acts.send, notice)
+        assert first.status == "sent"
+        assert (await env.run(acts.send, notice)).status == "sent"
+        async with session_scope(engine) as session:
+            row = await session.get(Notification, notice.key)
+            assert row is not None and row.attempts == 1
+            row.status = "sending"  # as if the worker died before recording the outcome
+            session.add(row)
+        again = await env.run(acts.send, notice)
+        assert (again.status, again.detail) == ("sent", "found after a retry")
+        assert len(slack_api.messages(slack_api.im_channel(slack_user["id"]))) == 1
+    finally:
+        if slack is not None:
+            await slack.close()
 
 
 # --- the real stack --------------------------------------------------------------------------

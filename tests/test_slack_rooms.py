@@ -1,22 +1,31 @@
 """Incident channels: opened, responders invited, archived; all safe to retry."""
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from temporalio.testing import ActivityEnvironment
 
+from activities.slack_client import slack_client
 from activities.slack_rooms import SlackRoomActivities, room_name
 from tests.fakes.slack_api import TEST_BOT_TOKEN, FakeSlack
 from tocsin.settings import Settings
 from workflows.notifications import CloseIncidentRoomIn, IncidentRoomIn
 
 
-def rooms(slack_api: FakeSlack, enabled: bool = True) -> SlackRoomActivities:
+@asynccontextmanager
+async def rooms(slack_api: FakeSlack, enabled: bool = True) -> AsyncIterator[SlackRoomActivities]:
     settings = Settings(
         slack_bot_token=TEST_BOT_TOKEN,
         slack_api_url=slack_api.api_url,
         slack_incident_channels=enabled,
     )
-    return SlackRoomActivities(settings)
+    client = slack_client(settings)
+    assert client is not None
+    try:
+        yield SlackRoomActivities(settings, client)
+    finally:
+        await client.close()
 
 
 def test_room_names_are_valid_slack_channel_names() -> None:
@@ -27,8 +36,12 @@ def test_room_names_are_valid_slack_channel_names() -> None:
 
 
 async def test_open_invite_and_archive(slack_api: FakeSlack) -> None:
+    async with rooms(slack_api) as activities:
+        await _open_invite_and_archive(slack_api, activities)
+
+
+async def _open_invite_and_archive(slack_api: FakeSlack, activities: SlackRoomActivities) -> None:
     env = ActivityEnvironment()
-    activities = rooms(slack_api)
     alice = slack_api.add_user("alice", email=f"alice-{uuid.uuid4().hex[:6]}@example.com")
     bob = slack_api.add_user("bob")
     incident = "inc_" + uuid.uuid4().hex
@@ -52,8 +65,8 @@ async def test_open_invite_and_archive(slack_api: FakeSlack) -> None:
 
 
 async def test_rooms_off_by_default(slack_api: FakeSlack) -> None:
-    room = await ActivityEnvironment().run(
-        rooms(slack_api, enabled=False).open_room,
-        IncidentRoomIn(incident_id="inc_" + uuid.uuid4().hex, title="t"),
-    )
+    async with rooms(slack_api, enabled=False) as activities:
+        room = await ActivityEnvironment().run(
+            activities.open_room, IncidentRoomIn(incident_id="inc_" + uuid.uuid4().hex, title="t")
+        )
     assert room.channel is None and "TOCSIN_SLACK_INCIDENT_CHANNELS" in (room.detail or "")
