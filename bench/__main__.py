@@ -158,11 +158,17 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def run_section(command: str, outcomes: list[Outcome] | None) -> str:
+def run_section(command: str, outcomes: list[Outcome] | None, *, partial: bool = False) -> str:
     done = summary(outcomes) if outcomes else "(running)"
+    which = (
+        "the sections of the scenarios in the table below come from this run, the others from"
+        " an earlier one (each section gives its date)"
+        if partial
+        else "every section below comes from this one run"
+    )
     return f"""{RUN_HEADING}
 
-`{command}` (`make bench`), {when()}; every section below comes from this one run.
+`{command}` (`make bench`), {when()}; {which}.
 
 - Machine: {describe_machine(machine())}.
 - Each scenario starts its own stack the way `make run` does (embedded PostgreSQL, the
@@ -216,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_docs:
         if not args.only:
             fresh_docs()
-        write_docs(run_section(command, None), RUN_HEADING)
+        write_docs(run_section(command, None, partial=bool(args.only)), RUN_HEADING)
     timeout = 300.0 if args.smoke else 3 * 3600.0
     outcomes: list[Outcome] = []
     # Without the ceilings in this run, ratios use the newest ones measured here before.
@@ -237,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_csv(args.results_dir / f"run-{stamp()}.csv", rows)
     print("\n" + summary(outcomes) + f"\n\nwrote {path}")
     if args.write_docs:
-        write_docs(run_section(command, outcomes), RUN_HEADING)
+        write_docs(run_section(command, outcomes, partial=bool(args.only)), RUN_HEADING)
         print(f"rewrote {DOCS}")
     return 0 if all(o.ok for o in outcomes) else 1
 
