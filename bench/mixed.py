@@ -12,7 +12,8 @@
    a user with a Slack contact; Slack is the local fake Web API (tests/fakes/slack_api.py,
    the real slack_sdk client talks to it, in a thread of this process). Time to notify is
    from sending a trigger that opened an incident to the fake receiving the first
-   ``chat.postMessage`` for it (target p99 < 1 s).
+   ``chat.postMessage`` for it (target p99 < 1 s), split into stages from each incident's
+   workflow history (bench/notify_stages.py).
 
 Run: ``python -m bench.mixed [--smoke] [--write-docs]``.
 """
@@ -32,6 +33,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import notify_stages
 from bench.client import Tenant, http_session, provision, query, send_event
 from bench.load import open_loop
 from bench.report import (
@@ -57,6 +59,7 @@ from models.notifications import ContactMethod
 from tests.fakes.slack_api import TEST_BOT_TOKEN, FakeSlack
 from tocsin.keys import new_id
 from tocsin.settings import Settings
+from tocsin.temporal import connect
 
 MIXED_HEADING = "## 3. Mixed load"
 NOTIFY_HEADING = "## 4. Time to notify"
@@ -295,10 +298,11 @@ async def time_to_notify(
     # from the read side.
     rows = await query(
         args.database_url,
-        "SELECT id FROM incident WHERE service_id = ANY(:services)",
+        "SELECT id, workflow_id FROM incident WHERE service_id = ANY(:services)",
         services=sorted(paged),
     )
-    watched = {r["id"] for r in rows} & set(sent.trigger_sent_at)
+    workflows = {r["id"]: r["workflow_id"] for r in rows if r["id"] in sent.trigger_sent_at}
+    watched = set(workflows)
 
     async def all_posted() -> bool:
         return watched <= set(first_posts(slack))
@@ -307,11 +311,21 @@ async def time_to_notify(
     posts = first_posts(slack)
     latencies = [posts[i] - sent.trigger_sent_at[i] for i in watched if i in posts]
     p99 = 1000 * nearest_rank(latencies, 0.99)
+    client = await connect(Settings(temporal_address=args.temporal_address))
+    stages = await notify_stages.measure(
+        client,
+        [
+            notify_stages.Watched(i, workflows[i], sent.trigger_sent_at[i], posts[i])
+            for i in watched
+            if i in posts
+        ],
+    )
     return (
         {"name": "trigger → first Slack call", "load": f"mixed at {args.rate:g}/s"}
         | {"incidents": len(watched), "notified": len(latencies)}
         | percentiles_ms(latencies)
         | {"max_ms": 1000 * max(latencies, default=float("nan"))}
+        | stages
         | {
             "target": f"p99 < {NOTIFY_TARGET_MS:.0f} ms at {args.rate:g}/s",
             "target_met": p99 < NOTIFY_TARGET_MS,
@@ -395,7 +409,12 @@ def notify_docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespa
         "that opened an incident to the first `chat.postMessage` about it (the channel "
         "announcement or the page). CPU and memory: those of the mixed runs, section 3."
     )
-    return section(NOTIFY_HEADING, command, intro, table, [], targets)
+    stages = (
+        "Where the time went, from each incident's workflow history "
+        "(`bench/notify_stages.py`; the server's clock is this machine's):\n\n"
+        + notify_stages.table(rows)
+    )
+    return section(NOTIFY_HEADING, command, intro, f"{table}\n\n{stages}", [], targets)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -427,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             run_args = argparse.Namespace(**vars(args) | {"rate": rate})
             with stack_for("mixed", env) as stack:
                 run_args.database_url = stack.database_url
+                run_args.temporal_address = stack.temporal_address
                 mixed, notify = asyncio.run(measure(stack, slack, run_args))
             mixed_rows.append(mixed)
             notify_rows.append(notify)
