@@ -114,11 +114,12 @@ class ProjectionWaiter:
                 await asyncio.sleep(POLL_INTERVAL_SECONDS)
 
     def _answer(self, incident: Incident, futures: list[asyncio.Future[Incident]]) -> None:
-        waiters = self._waiting.get(incident.id, [])
         for future in futures:
-            if future in waiters:
-                waiters.remove(future)
             if not future.done():
                 future.set_result(incident)
-        if not waiters:
+        # Waits that began during the query stay for the next one.
+        later = [f for f in self._waiting.get(incident.id, []) if not f.done()]
+        if later:
+            self._waiting[incident.id] = later
+        else:
             self._waiting.pop(incident.id, None)
