@@ -52,7 +52,15 @@ async def new_incident_history(
     assert accepted.status_code == 202
     await escalated(http, tenant, accepted.json()["incident_key"])
     handle = client.get_workflow_handle(incident_workflow_id(tenant.service_id, key))
-    return list((await handle.fetch_history()).events)
+
+    async def first_task_recorded() -> list[HistoryEvent] | None:
+        # The read-side write is a local activity: it lands before its workflow task
+        # completes, so the history may not hold that task yet.
+        events = list((await handle.fetch_history()).events)
+        return events if any(e.event_type == COMPLETED for e in events) else None
+
+    found: list[HistoryEvent] = await eventually(first_task_recorded, "the first task completed")
+    return found
 
 
 async def test_an_incident_nobody_is_paged_for_costs_one_lookup_and_one_write(
