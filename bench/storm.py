@@ -1,10 +1,11 @@
 """Scenario 2, storm: ``--triggers`` (10,000) triggers on one dedup key, as fast as the stack
-answers with ``--concurrency`` in flight.
+answers, once for each ``--concurrency`` (32, then 256 senders: a storm from many sources).
 
-Afterwards there must be exactly one incident, its alertCount equal to the accepted triggers
+After each, there must be exactly one incident, its alertCount equal to the accepted triggers
 and every alert stored as a row; the workflow's history must stay bounded (the length of each
 run of the continue-as-new chain is reported). The rate is compared with ceiling (b), the
-hello-world HTTP app driven by wrk (target ≥ 50 %), and by the bench's own generator.
+hello-world HTTP app driven by wrk (target ≥ 50 %, judged at the load the stack answered
+fastest, as wrk saturates hello), and by the bench's own generator.
 
 Run: ``python -m bench.storm [--smoke] [--ceilings CSV] [--write-docs]``.
 """
@@ -14,6 +15,8 @@ import asyncio
 import sys
 import uuid
 from typing import Any
+
+from aiohttp import ClientSession
 
 from bench import ceilings
 from bench.client import Tenant, http_session, provision, query, trigger_call
@@ -43,6 +46,7 @@ from workflows.ids import incident_workflow_id
 
 HEADING = "## 2. Storm"
 RATIO_TARGET = 0.5
+HISTORY_WARNING = 10_240  # events in one run: Temporal warns from here on
 CATCH_UP_LIMIT = 120.0
 
 
@@ -93,32 +97,50 @@ async def check(stack: Stack, tenant: Tenant, run: Run) -> tuple[float, list[str
 
 
 async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]]:
-    warm, tenant = await provision(stack.database_url, 2, "storm")
-    key = f"storm-{uuid.uuid4().hex[:6]}"
+    warm, *tenants = await provision(stack.database_url, 1 + len(args.concurrency), "storm")
     ceiling = ceilings.load(args.ceilings)
-    async with http_session(args.concurrency * 2) as http:
+    async with http_session(max(args.concurrency) * 2) as http:
         await closed_loop(
             trigger_call(http, stack.api_url, warm, lambda n: f"w-{n}"), concurrency=4, count=16
         )
-        with Monitor(roots(stack)) as monitor:
-            run = await closed_loop(
-                trigger_call(http, stack.api_url, tenant, lambda n: key),
-                concurrency=args.concurrency,
-                count=args.triggers,
-            )
+        # Each load storms its own service, so each is checked as one incident of its own.
+        rows = [
+            await storm(stack, http, tenant, concurrency, args.triggers, ceiling)
+            for tenant, concurrency in zip(tenants, args.concurrency, strict=True)
+        ]
+    # The ratio target is judged where the stack answered fastest, as wrk saturates hello.
+    best = max(rows, key=lambda r: r["per_second"])
+    best["target"] = f"≥ {RATIO_TARGET:.0%} of ceiling (b), wrk, at the fastest load"
+    best["target_met"] = best["ratio_to_http_wrk"] >= RATIO_TARGET
+    return rows
+
+
+async def storm(
+    stack: Stack,
+    http: ClientSession,
+    tenant: Tenant,
+    concurrency: int,
+    triggers: int,
+    ceiling: dict[str, float],
+) -> dict[str, Any]:
+    key = f"storm-{uuid.uuid4().hex[:6]}"
+    with Monitor(roots(stack)) as monitor:
+        run = await closed_loop(
+            trigger_call(http, stack.api_url, tenant, lambda n: key),
+            concurrency=concurrency,
+            count=triggers,
+        )
     lag, failures, held = await check(stack, tenant, run)
     runs, longest, total = await history(stack, incident_workflow_id(tenant.service_id, key))
     # Without wrk the ceiling run measured (b) with the bench's generator only (it says so).
     vs_wrk = ratio(run.rate, ceiling.get(ceilings.HTTP_WRK) or ceiling.get(ceilings.HTTP_PY))
-    return [
-        {"name": f"{args.triggers} triggers, one key", "load": f"{args.concurrency} in flight"}
+    return (
+        {"name": f"{triggers} triggers, one key", "load": f"{concurrency} in flight"}
         | run.summary()
         | {
             "ratio_to_http_wrk": vs_wrk,
             "ratio_to_http_bench_generator": ratio(run.rate, ceiling.get(ceilings.HTTP_PY)),
             "ratio_to_sws_one_id": ratio(run.rate, ceiling.get(ceilings.SWS_HOT)),
-            "target": f"≥ {RATIO_TARGET:.0%} of ceiling (b), wrk",
-            "target_met": vs_wrk >= RATIO_TARGET,
             "catch_up_s": lag,
             "workflow_runs": runs,
             "longest_history": longest,
@@ -126,7 +148,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
         }
         | resources(monitor.cpu, monitor.peak_rss_mb())
         | {"checks": "; ".join(failures) or held, "checks_passed": not failures}
-    ]
+    )
 
 
 def docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> str:
@@ -143,26 +165,36 @@ def docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> 
         ),
         "llrrrrrrrrrrrrl",
     )  # fmt: skip
-    r = rows[0]
+    best = next(r for r in rows if r.get("target"))
     targets = [
-        (r["target"], fmt(r["ratio_to_http_wrk"], 2), r["target_met"]),
         (
-            "one incident, alertCount = accepted, every alert stored",
-            r["checks"],
-            r["checks_passed"],
-        ),
-        (
-            "bounded workflow history",
-            f"{r['workflow_runs']} runs, longest {r['longest_history']} events",
-            r["longest_history"] < 10_240,  # Temporal warns from here on
-        ),
+            f"{best['target']} ({best['load']})",
+            fmt(best["ratio_to_http_wrk"], 2),
+            best["target_met"],
+        )
     ]
+    for r in rows:
+        targets += [
+            (
+                f"{r['load']}: one incident, alertCount = accepted, every alert stored",
+                r["checks"],
+                r["checks_passed"],
+            ),
+            (
+                f"{r['load']}: bounded workflow history",
+                f"{r['workflow_runs']} runs, longest {r['longest_history']} events",
+                r["longest_history"] < HISTORY_WARNING,
+            ),
+        ]
+    loads = " and ".join(str(c) for c in args.concurrency)
     intro = (
-        f"{args.triggers} triggers with one dedup key through `POST /api/events`, "
-        f"{args.concurrency} in flight. Ratios are to ceiling (b) of the same run (section "
-        "Ceilings) and to SignalWithStart on one workflow id. The history is read from Temporal "
-        "(every run of the incident workflow's continue-as-new chain); 'bounded' means no run "
-        "nears Temporal's history limits (warning at 10,240 events of 51,200)."
+        f"{args.triggers} triggers with one dedup key through `POST /api/events`, with "
+        f"{loads} in flight (a new key and service for each). Ratios are to ceiling (b) of the "
+        "same run (section Ceilings) and to SignalWithStart on one workflow id; the ratio "
+        "target is judged at the load the stack answered fastest, as wrk's ceiling is hello "
+        "saturated. The history is read from Temporal (every run of the incident workflow's "
+        "continue-as-new chain); 'bounded' means no run nears Temporal's history limits "
+        "(warning at 10,240 events of 51,200)."
     )
     return section(HEADING, command, intro, table, rows, targets)
 
@@ -172,10 +204,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_common_options(parser)
     add_ceiling_option(parser)
     parser.add_argument("--triggers", type=int, help="on one key (10000; smoke 200)")
-    parser.add_argument("--concurrency", type=int, help="in flight (32; smoke 8)")
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", help="in flight, one storm each (32 256; smoke 4 8)"
+    )
     args = parser.parse_args(argv)
     args.triggers = args.triggers or (200 if args.smoke else 10_000)
-    args.concurrency = args.concurrency or (8 if args.smoke else 32)
+    args.concurrency = args.concurrency or ([4, 8] if args.smoke else [32, 256])
     return args
 
 
@@ -184,11 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     with stack_for("storm") as stack:
         rows = asyncio.run(measure(stack, args))
     path = write_csv(args.results_dir / f"storm-{stamp()}.csv", rows)
-    r = rows[0]
-    print(
-        f"{r['name']}: {r['per_second']:.1f}/s p99 {fmt(r['p99_ms'])} ms; {r['workflow_runs']} "
-        f"runs, longest history {r['longest_history']}; {r['checks']}"
-    )
+    for r in rows:
+        print(
+            f"{r['name']}, {r['load']}: {r['per_second']:.1f}/s p99 {fmt(r['p99_ms'])} ms; "
+            f"{r['workflow_runs']} runs, longest history {r['longest_history']}; {r['checks']}"
+        )
     print(f"wrote {path}")
     if args.write_docs:
         write_docs(docs(rows, command_line("bench.storm", argv), args), HEADING)

@@ -31,3 +31,9 @@ def test_benchmark_harness_smoke(tmp_path: Path) -> None:
         assert rows[scenario.name]["csvs"], output
     for prefix in ("ceilings", "distinct", "storm", "mixed", "notify"):
         assert list(tmp_path.glob(f"{prefix}-*.csv")), output
+    # The storm runs at each load (few and many senders) and judges its ratio at one.
+    (storm,) = tmp_path.glob("storm-*.csv")
+    with storm.open() as f:
+        storms = list(csv.DictReader(f))
+    assert [r["load"] for r in storms] == ["4 in flight", "8 in flight"], output
+    assert sum(bool(r["target"]) for r in storms) == 1, output
