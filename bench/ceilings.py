@@ -8,7 +8,7 @@
     workflow id (no worker; what a storm's signals cost); and UpdateWithStart to the bare
     worker (the update's answer comes from the workflow, so a worker is needed).
 (b) HTTP: a hello-world Quart app on Hypercorn (``bench.hello``, a separate process like the
-    API) answering one POST with a small JSON, driven by wrk and by the bench's own aiohttp
+    API) answering one POST with a small JSON, driven by wrk and by the bench's own
     generator (the one the scenarios use, so a ratio can compare like with like).
 
 Run: ``python -m bench.ceilings [--smoke] [--write-docs]``.
@@ -34,7 +34,8 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.bare_workflow import BareIncident
-from bench.client import PAYLOAD, http_session
+from bench.client import PAYLOAD
+from bench.http import http_client
 from bench.load import Call, Run, closed_loop
 from bench.report import (
     add_common_options,
@@ -181,13 +182,12 @@ def row(
 
 
 async def python_http(url: str, seconds: float, concurrency: int) -> Run:
-    async with http_session(concurrency) as http:
+    async with http_client(url, concurrency) as http:
         body = {"event_action": "trigger", "dedup_key": "k", "payload": PAYLOAD}
 
         async def call(n: int) -> tuple[bool, str]:
-            async with http.post(url, json=body) as response:
-                await response.read()
-                return response.status == 202, f"hello:HTTP {response.status}"
+            status, _ = await http.post("", body)
+            return status == 202, f"hello:HTTP {status}"
 
         await closed_loop(call, concurrency=concurrency, count=concurrency * 4)  # warm-up
         return await closed_loop(call, concurrency=concurrency, seconds=seconds)
@@ -253,7 +253,7 @@ def http_ceilings(workdir: Path, seconds: float, concurrency: int) -> list[dict[
             result = asyncio.run(python_http(url, seconds, concurrency))
         notes = [] if rows else ["wrk is not installed: only the Python generator measured"]
         rows.append(
-            row(HTTP_PY, "aiohttp (bench) → hello app", concurrency, result, monitor, notes)
+            row(HTTP_PY, "bench generator → hello app", concurrency, result, monitor, notes)
         )
         return rows
 
@@ -298,7 +298,7 @@ Ceiling (a) is Temporal's: `{SWS}` sends the API's own SignalWithStart request
 workflow that takes the signal and finishes; `{UWS_WORKER}` is UpdateWithStart, answered by
 that workflow. Ceiling (b) is HTTP's: a hello-world Quart app on Hypercorn (one process, as
 `tocsin api`) answering a POST with a small JSON, driven by wrk (one thread) and by the
-bench's aiohttp generator (the one the scenarios use).
+bench's own generator (bench/http.py, the one the scenarios use).
 
 {table}
 

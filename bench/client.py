@@ -1,16 +1,15 @@
-"""The bench's side of the wire: services to send to, Events API calls over aiohttp (a
-cheaper client than httpx, so the generator takes less of the shared CPU), and what the read
-side holds afterwards, read straight from PostgreSQL."""
+"""The bench's side of the wire: services to send to, Events API calls over the generators'
+lean HTTP client (bench/http.py: the generator takes less of the shared CPU), and what the
+read side holds afterwards, read straight from PostgreSQL."""
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from sqlalchemy import text
 
+from bench.http import Http
 from bench.load import Call
 from models.db import create_engine, session_scope
 from models.provisioning import create_integration, create_service
@@ -25,14 +24,6 @@ class Tenant:
     integration_key: str
 
 
-@asynccontextmanager
-async def http_session(concurrency: int) -> AsyncIterator[aiohttp.ClientSession]:
-    connector = aiohttp.TCPConnector(limit=concurrency + 4, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        yield session
-
-
 @dataclass(frozen=True)
 class Answer:
     accepted: bool
@@ -40,26 +31,22 @@ class Answer:
     incident: str | None
 
 
-async def send_event(
-    http: aiohttp.ClientSession, api_url: str, tenant: Tenant, action: str, dedup_key: str
-) -> Answer:
+async def send_event(http: Http, tenant: Tenant, action: str, dedup_key: str) -> Answer:
     """One Events API call; 202 is acceptance (the event is durable in Temporal)."""
     body: dict[str, Any] = {"event_action": action, "dedup_key": dedup_key}
     if action == "trigger":
         body["payload"] = PAYLOAD
     headers = {"Authorization": f"Token token={tenant.integration_key}"}
-    async with http.post(f"{api_url}/api/events", json=body, headers=headers) as response:
-        if response.status != 202:
-            return Answer(False, f"{action}:HTTP {response.status}", None)
-        answer = json.loads(await response.read())
+    status, data = await http.post("/api/events", body, headers)
+    if status != 202:
+        return Answer(False, f"{action}:HTTP {status}", None)
+    answer = json.loads(data)
     return Answer(True, f"{action}:{answer['result']['action']}", answer.get("incident_key"))
 
 
-def trigger_call(
-    http: aiohttp.ClientSession, api_url: str, tenant: Tenant, key: Callable[[int], str]
-) -> Call:
+def trigger_call(http: Http, tenant: Tenant, key: Callable[[int], str]) -> Call:
     async def call(n: int) -> tuple[bool, str]:
-        answer = await send_event(http, api_url, tenant, "trigger", key(n))
+        answer = await send_event(http, tenant, "trigger", key(n))
         return answer.accepted, answer.label
 
     return call

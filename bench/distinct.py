@@ -17,7 +17,8 @@ import uuid
 from typing import Any
 
 from bench import ceilings
-from bench.client import Tenant, http_session, provision, query, trigger_call
+from bench.client import Tenant, provision, query, trigger_call
+from bench.http import http_client
 from bench.load import Run, closed_loop, open_loop
 from bench.report import (
     add_common_options,
@@ -76,17 +77,17 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
     tag = uuid.uuid4().hex[:6]
     ceiling = ceilings.load(args.ceilings)
     rows: list[dict[str, Any]] = []
-    async with http_session(args.concurrency * 4) as http:
+    async with http_client(stack.api_url, args.concurrency * 4) as http:
         # Warm-up: connections and pools, and the worker is projecting.
         warm_run = await closed_loop(
-            trigger_call(http, stack.api_url, warm, lambda n: f"w-{tag}-{n}"),
+            trigger_call(http, warm, lambda n: f"w-{tag}-{n}"),
             concurrency=4,
             count=16,
         )
         await check(stack, warm, warm_run)
         with Monitor(roots(stack)) as monitor:
             run = await closed_loop(
-                trigger_call(http, stack.api_url, saturate, lambda n: f"s-{tag}-{n}"),
+                trigger_call(http, saturate, lambda n: f"s-{tag}-{n}"),
                 concurrency=args.concurrency,
                 seconds=args.seconds,
             )
@@ -109,7 +110,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
         rate = max(run.rate / 2, 1.0)
         with Monitor(roots(stack)) as monitor:
             paced_run = await open_loop(
-                trigger_call(http, stack.api_url, paced, lambda n: f"p-{tag}-{n}"),
+                trigger_call(http, paced, lambda n: f"p-{tag}-{n}"),
                 rate=rate,
                 seconds=args.seconds,
                 max_in_flight=args.concurrency * 4,

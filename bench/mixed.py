@@ -31,10 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from bench import notify_stages
-from bench.client import Tenant, http_session, provision, query, send_event
+from bench.client import Tenant, provision, query, send_event
+from bench.http import Http, http_client
 from bench.load import open_loop
 from bench.report import (
     add_common_options,
@@ -167,13 +166,11 @@ def plan(args: argparse.Namespace, tenants: list[Tenant]) -> list[tuple[Tenant, 
     ]
 
 
-def mixed_call(
-    http: aiohttp.ClientSession, api_url: str, requests: list[tuple[Tenant, str, str]], sent: Sent
-) -> Any:
+def mixed_call(http: Http, requests: list[tuple[Tenant, str, str]], sent: Sent) -> Any:
     async def call(n: int) -> tuple[bool, str]:
         tenant, key, action = requests[n]
         started = time.monotonic()
-        answer = await send_event(http, api_url, tenant, action, key)
+        answer = await send_event(http, tenant, action, key)
         label, incident = answer.label, answer.incident
         if not answer.accepted:
             return False, label
@@ -241,13 +238,13 @@ async def measure(
     await add_paging(stack.database_url, slack, paging)
     requests = plan(args, tenants)
     sent = Sent()
-    async with http_session(args.max_in_flight) as http:
+    async with http_client(stack.api_url, args.max_in_flight) as http:
         warm_tenant = (await provision(stack.database_url, 1, "mixed warm-up"))[0]
         for n in range(8):
-            await send_event(http, stack.api_url, warm_tenant, "trigger", f"w-{n}")
+            await send_event(http, warm_tenant, "trigger", f"w-{n}")
         with Monitor(roots(stack)) as monitor:
             run = await open_loop(
-                mixed_call(http, stack.api_url, requests, sent),
+                mixed_call(http, requests, sent),
                 rate=args.rate,
                 seconds=args.seconds,
                 max_in_flight=args.max_in_flight,

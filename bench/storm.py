@@ -16,10 +16,9 @@ import sys
 import uuid
 from typing import Any
 
-from aiohttp import ClientSession
-
 from bench import ceilings
-from bench.client import Tenant, http_session, provision, query, trigger_call
+from bench.client import Tenant, provision, query, trigger_call
+from bench.http import Http, http_client
 from bench.load import Run, closed_loop
 from bench.report import (
     add_common_options,
@@ -99,10 +98,8 @@ async def check(stack: Stack, tenant: Tenant, run: Run) -> tuple[float, list[str
 async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]]:
     warm, *tenants = await provision(stack.database_url, 1 + len(args.concurrency), "storm")
     ceiling = ceilings.load(args.ceilings)
-    async with http_session(max(args.concurrency) * 2) as http:
-        await closed_loop(
-            trigger_call(http, stack.api_url, warm, lambda n: f"w-{n}"), concurrency=4, count=16
-        )
+    async with http_client(stack.api_url, max(args.concurrency) * 2) as http:
+        await closed_loop(trigger_call(http, warm, lambda n: f"w-{n}"), concurrency=4, count=16)
         # Each load storms its own service, so each is checked as one incident of its own.
         rows = [
             await storm(stack, http, tenant, concurrency, args.triggers, ceiling)
@@ -117,7 +114,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
 
 async def storm(
     stack: Stack,
-    http: ClientSession,
+    http: Http,
     tenant: Tenant,
     concurrency: int,
     triggers: int,
@@ -126,7 +123,7 @@ async def storm(
     key = f"storm-{uuid.uuid4().hex[:6]}"
     with Monitor(roots(stack)) as monitor:
         run = await closed_loop(
-            trigger_call(http, stack.api_url, tenant, lambda n: key),
+            trigger_call(http, tenant, lambda n: key),
             concurrency=concurrency,
             count=triggers,
         )
