@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench.client import http_session, provision
+from bench.client import provision
+from bench.http import http_client
 from bench.load import open_loop
 from bench.mixed import Sent, differences, held, mixed_call, parse_args, plan
 from bench.stack import Stack
@@ -64,10 +65,10 @@ async def test_mixed_load_with_a_worker_kill_loses_no_event(
         worker.start()
         return time.monotonic() - began
 
-    async with http_session(args.max_in_flight) as http:
+    async with http_client(url, args.max_in_flight) as http:
         restart = asyncio.create_task(restart_worker_halfway())
         run = await open_loop(
-            mixed_call(http, url, requests, sent),
+            mixed_call(http, requests, sent),
             rate=args.rate,
             seconds=args.seconds,
             max_in_flight=args.max_in_flight,
