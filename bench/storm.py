@@ -132,7 +132,8 @@ async def storm(
     # Without wrk the ceiling run measured (b) with the bench's generator only (it says so).
     vs_wrk = ratio(run.rate, ceiling.get(ceilings.HTTP_WRK) or ceiling.get(ceilings.HTTP_PY))
     return (
-        {"name": f"{triggers} triggers, one key", "load": f"{concurrency} in flight"}
+        {"name": f"{triggers} triggers, one key, {concurrency} in flight"}
+        | {"load": f"{concurrency} in flight"}
         | run.summary()
         | {
             "ratio_to_http_wrk": vs_wrk,
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_csv(args.results_dir / f"storm-{stamp()}.csv", rows)
     for r in rows:
         print(
-            f"{r['name']}, {r['load']}: {r['per_second']:.1f}/s p99 {fmt(r['p99_ms'])} ms; "
+            f"{r['name']}: {r['per_second']:.1f}/s p99 {fmt(r['p99_ms'])} ms; "
             f"{r['workflow_runs']} runs, longest history {r['longest_history']}; {r['checks']}"
         )
     print(f"wrote {path}")
