@@ -27,7 +27,7 @@ from activities.senders import build_senders, close_senders
 from activities.slack_client import slack_client
 from activities.slack_rooms import SlackRoomActivities
 from models.db import create_engine
-from tocsin.processes import unless_stopped
+from tocsin.processes import settle_garbage_collector, unless_stopped
 from tocsin.settings import Settings
 from tocsin.temporal import connect_waiting, register_search_attributes
 from tocsin.temporal_telemetry import TemporalTelemetry
@@ -156,6 +156,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     draining = asyncio.create_task(telemetry.drain_forever())
     try:
         async with build_worker(client, engine, settings.task_queue, settings, senders, slack):
+            # What the worker keeps is loaded; the workflows it runs come and go.
+            settle_garbage_collector()
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
     finally:

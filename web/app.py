@@ -1,7 +1,6 @@
 """The Quart application factory."""
 
 import asyncio
-import gc
 import math
 
 from quart import Quart, Response, request
@@ -9,6 +8,7 @@ from quart_schema import Info, QuartSchema
 from temporalio.client import Client
 
 from models.db import create_engine
+from tocsin.processes import settle_garbage_collector
 from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
 from web import (
@@ -55,8 +55,6 @@ MAX_BODY_BYTES = 512 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # How often each API process drops rate limit buckets older than every window.
 RATE_LIMIT_SWEEP_SECONDS = 600.0
-# Allocations between young-generation collections in an API process (Python's default: 700).
-GC_YOUNG_THRESHOLD = 50_000
 # Endpoints that receive events: they change incidents, never configuration.
 INGEST_BLUEPRINTS = frozenset({"events", "native_integrations", "pagerduty"})
 
@@ -166,14 +164,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
             sweep_forever(engine, horizon, RATE_LIMIT_SWEEP_SECONDS)
         )
         # Everything loaded so far (modules, the app, its schemas) lives as long as the
-        # process: frozen out of the collector's view, a full collection no longer walks it
-        # (the 200-incident list's p99 had 100-150 ms pauses without; docs/benchmarks.md).
-        gc.freeze()
-        # A request leaves a hundred or so objects to the collector and a storm keeps hundreds
-        # of requests alive at once, which every collection walks: at the default threshold
-        # (700) collections took a seventh of the API's CPU in a storm. Garbage without
-        # cycles is freed at once either way; cycles wait a little longer.
-        gc.set_threshold(GC_YOUNG_THRESHOLD)
+        # process.
+        settle_garbage_collector()
 
     @app.after_serving
     async def shut_down() -> None:
