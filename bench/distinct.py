@@ -4,8 +4,12 @@ First a closed loop (``--concurrency`` in flight, as fast as the stack answers) 
 saturating rate, then an open loop at half that rate measures the latency a busy but not
 overloaded stack gives (target p99 < 300 ms). After each, every accepted trigger must be
 exactly one incident on the read side; how long the read side took to catch up is reported.
-The saturating rate is compared with ceiling (a), SignalWithStart with a bare worker
-(target ≥ 80 %), and without one.
+The saturating rate is compared with ceiling (a), SignalWithStart with a bare worker, twice:
+as accepted (answers per second, both sides) and as run (each incident counted when its
+first workflow task has written the read side, each bare workflow when it finished: accepted
+over the time from the first call to the last one run). The target (≥ 80 %) is judged on
+the run rates, what each side sustains; the server answers starts ahead of their workflow
+tasks, so accepted rates alone leave part of each side's work after the measurement.
 
 Run: ``python -m bench.distinct [--smoke] [--ceilings CSV] [--write-docs]``.
 """
@@ -92,14 +96,17 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
                 seconds=args.seconds,
             )
         lag, failures = await check(stack, saturate, run)
-        vs_worker = ratio(run.rate, ceiling.get(ceilings.SWS_WORKER))
+        run_rate = run.ok / (run.elapsed + lag)
+        vs_worker = ratio(run_rate, ceiling.get(ceilings.SWS_WORKER_RUN))
         rows.append(
             {"name": "closed loop (saturating)", "load": f"{args.concurrency} in flight"}
             | run.summary()
             | {
-                "ratio_to_sws_bare_worker": vs_worker,
+                "run_per_second": run_rate,
+                "ratio_run_to_sws_bare_worker": vs_worker,
+                "ratio_to_sws_bare_worker": ratio(run.rate, ceiling.get(ceilings.SWS_WORKER)),
                 "ratio_to_sws_no_worker": ratio(run.rate, ceiling.get(ceilings.SWS)),
-                "target": f"≥ {RATIO_TARGET:.0%} of ceiling (a) with bare worker",
+                "target": f"≥ {RATIO_TARGET:.0%} of ceiling (a) with bare worker, as run",
                 "target_met": vs_worker >= RATIO_TARGET,
                 "catch_up_s": lag,
             }
@@ -133,21 +140,24 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
 
 def docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> str:
     table = markdown_table(
-        ["run", "load", "incidents/s", "vs (a) bare worker", "vs (a) no worker", "p50 ms",
-         "p95 ms", "p99 ms", "sent", "errors", "read side caught up", "checks"],
+        ["run", "load", "accepted/s", "run/s", "vs (a) bare worker, run",
+         "vs (a) bare worker, accepted", "vs (a) no worker", "p50 ms", "p95 ms", "p99 ms",
+         "sent", "errors", "read side caught up", "checks"],
         (
             [r["name"], r["load"], fmt(r["per_second"]),
+             fmt(r.get("run_per_second", float("nan"))),
+             fmt(r.get("ratio_run_to_sws_bare_worker", float("nan")), 2),
              fmt(r.get("ratio_to_sws_bare_worker", float("nan")), 2),
              fmt(r.get("ratio_to_sws_no_worker", float("nan")), 2), fmt(r["p50_ms"]),
              fmt(r["p95_ms"]), fmt(r["p99_ms"]), r["sent"], r["errors"],
              f"{fmt(r['catch_up_s'])} s", r["checks"]]
             for r in rows
         ),
-        "llrrrrrrrrrl",
+        "llrrrrrrrrrrrl",
     )  # fmt: skip
     closed, paced = rows
     targets = [
-        (closed["target"], fmt(closed["ratio_to_sws_bare_worker"], 2), closed["target_met"]),
+        (closed["target"], fmt(closed["ratio_run_to_sws_bare_worker"], 2), closed["target_met"]),
         (paced["target"], f"{fmt(paced['p99_ms'])} ms", paced["target_met"]),
     ]
     intro = (
@@ -155,7 +165,12 @@ def docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> 
         f"{args.concurrency} for {args.seconds:g} s, then an open loop at half its rate for "
         f"{args.seconds:g} s (latency from when each request was due). Ratios are to ceiling "
         "(a) of the same run (section Ceilings); 'read side caught up' is how long after the "
-        "last answer PostgreSQL held every accepted trigger as its own incident."
+        "last answer PostgreSQL held every accepted trigger as its own incident. 'run/s' "
+        "counts an incident once its first workflow task has written it to the read side "
+        "(accepted over the closed loop's time plus that catch-up), as the ceiling's 'every "
+        "workflow run' counts a bare workflow once the bare worker finished it; the target "
+        "is judged on these, what each side sustains (accepted rates leave part of the work "
+        "after the measurement, on both sides)."
     )
     return section(HEADING, command, intro, table, rows, targets)
 

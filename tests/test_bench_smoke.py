@@ -37,3 +37,21 @@ def test_benchmark_harness_smoke(tmp_path: Path) -> None:
         storms = list(csv.DictReader(f))
     assert [r["load"] for r in storms] == ["4 in flight", "8 in flight"], output
     assert sum(bool(r["target"]) for r in storms) == 1, output
+    # Ceiling (a) with the bare worker is also counted as run: every call started its own
+    # workflow (no id shared with another variant) and the worker finished each of them;
+    # scenario 1 is judged against that rate.
+    (ceilings,) = tmp_path.glob("ceilings-*.csv")
+    with ceilings.open() as f:
+        ceiling = {r["name"]: r for r in csv.DictReader(f)}
+    ran = ceiling["signal-with-start, bare worker, every workflow run"]
+    assert int(ran["ok"]) == int(ran["sent"]) > 0 and int(ran["errors"]) == 0, ran
+    assert (
+        0
+        < float(ran["per_second"])
+        <= float(ceiling["signal-with-start, bare worker"]["per_second"])
+    )
+    (distinct,) = tmp_path.glob("distinct-*.csv")
+    with distinct.open() as f:
+        closed = next(csv.DictReader(f))
+    assert 0 < float(closed["run_per_second"]) <= float(closed["per_second"]), closed
+    assert float(closed["ratio_run_to_sws_bare_worker"]) > 0, closed
