@@ -9,7 +9,9 @@ processes), so the numbers stay right when a knob adds processes.
 """
 
 import asyncio
+import itertools
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -49,19 +51,52 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)  # what the API and worker were given
 
 
+# Listening ports come from below Linux's ephemeral range (32768 up), as the tests' do: a
+# port the kernel hands out for port 0 is ephemeral, and until our server binds it another
+# process's outgoing connection can take it. A run saw the Temporal dev server exit at
+# start-up right after the storm's 256 connections.
+PORTS = range(12000, 20000)
+_picks = itertools.count(random.randrange(len(PORTS)))
+TEMPORAL_START_ATTEMPTS = 3
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, from ``PORTS``; none is handed out twice until they wrap."""
+    for _ in PORTS:
+        port = PORTS[next(_picks) % len(PORTS)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+
+
+def start_temporal(workdir: Path) -> tuple[int, "subprocess.Popen[bytes]"]:
+    """The dev server on a free port (its port and process), tried again on another port
+    if it exits during start-up (its log keeps every attempt)."""
+    for attempt in range(1, TEMPORAL_START_ATTEMPTS + 1):
+        port = free_port()
+        try:
+            proc = start_temporal_dev_server(
+                port=port,
+                ui_port=None,
+                db_file=workdir / f"temporal-{attempt}.db",
+                log_file=workdir / "temporal.log",
+            )
+        except RuntimeError:
+            if attempt == TEMPORAL_START_ATTEMPTS:
+                raise
+            continue
+        return port, proc
+    raise AssertionError("unreachable")
 
 
 @contextmanager
 def temporal_server(workdir: Path) -> Iterator[tuple[str, int]]:
     """Only the Temporal dev server (address, pid): what the ceilings need."""
-    port = free_port()
-    proc = start_temporal_dev_server(
-        port=port, ui_port=None, db_file=workdir / "temporal.db", log_file=workdir / "temporal.log"
-    )
+    port, proc = start_temporal(workdir)
     try:
         yield f"127.0.0.1:{port}", proc.pid
     finally:
@@ -76,19 +111,12 @@ def running_stack(workdir: Path, env: Mapping[str, str] | None = None) -> Iterat
     with ExitStack() as cleanup:
         # The dev server takes seconds to start: let it do so while PostgreSQL initdb runs.
         pool = cleanup.enter_context(ThreadPoolExecutor(max_workers=1))
-        temporal_port = free_port()
-        temporal: Future[subprocess.Popen[bytes]] = pool.submit(
-            start_temporal_dev_server,
-            port=temporal_port,
-            ui_port=None,
-            db_file=workdir / "temporal.db",
-            log_file=workdir / "temporal.log",
-        )
+        temporal: Future[tuple[int, subprocess.Popen[bytes]]] = pool.submit(start_temporal, workdir)
         cleanup.callback(_stop_started, temporal)
 
         database_url, postmaster_pid, database = _database(workdir, cleanup)
         upgrade(database_url)
-        temporal_proc = temporal.result()
+        temporal_port, temporal_proc = temporal.result()
 
         api_port = free_port()
         extra = {
@@ -178,10 +206,10 @@ def _stop(proc: "subprocess.Popen[bytes]") -> None:
             proc.wait(5)
 
 
-def _stop_started(future: "Future[subprocess.Popen[bytes]]") -> None:
+def _stop_started(future: "Future[tuple[int, subprocess.Popen[bytes]]]") -> None:
     # If start-up failed there is no handle to stop (see the report on devstack).
     with suppress(Exception):
-        _stop(future.result())
+        _stop(future.result()[1])
 
 
 # --- what each process costs ----------------------------------------------------------------
