@@ -18,22 +18,27 @@ T = TypeVar("T")
 
 # How long children get to finish in-flight work after SIGTERM before they are killed.
 STOP_GRACE_SECONDS = 20.0
-# Allocations between young-generation collections in a serving process (Python's: 700).
-GC_YOUNG_THRESHOLD = 50_000
+# Allocations between young-generation collections in the API (Python's: 700).
+API_GC_YOUNG_THRESHOLD = 50_000
 
 
-def settle_garbage_collector() -> None:
+def settle_garbage_collector(young_threshold: int | None = None) -> None:
     """Once a serving process has loaded what it keeps (modules, the app or the worker):
-    freeze that out of the collector's view and collect young garbage rarely.
+    freeze that out of the collector's view, and collect young garbage every
+    ``young_threshold`` allocations (None: Python's default).
 
     Full collections walked everything loaded at start-up: 100-150 ms pauses in the API's
-    200-incident list, 170-270 ms ones stalling every workflow task in flight on a worker;
-    and at the default threshold collections took a seventh of the API's CPU in a storm,
-    walking the requests in flight (docs/benchmarks.md). Garbage without reference cycles
-    is freed at once either way; cycles wait a little longer.
+    200-incident list, 170-270 ms ones stalling every workflow task in flight on a worker
+    (68-88 ms frozen). In the API, at the default threshold collections took a seventh of
+    its CPU in a storm, walking the requests in flight, and its garbage is short-lived, so
+    it collects rarely. The worker keeps the default: its cached workflows are long-lived,
+    and one evicted from the cache is freed only by a full collection, which a rare young
+    threshold made rarer still (with 20,000 open incidents each worker process grew past
+    1.2 GB, docs/benchmarks.md).
     """
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD)
+    if young_threshold is not None:
+        gc.set_threshold(young_threshold)
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -8,7 +8,7 @@ from quart_schema import Info, QuartSchema
 from temporalio.client import Client
 
 from models.db import create_engine
-from tocsin.processes import settle_garbage_collector
+from tocsin.processes import API_GC_YOUNG_THRESHOLD, settle_garbage_collector
 from tocsin.settings import Settings, get_settings
 from tocsin.temporal import connect
 from web import (
@@ -165,7 +165,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         )
         # Everything loaded so far (modules, the app, its schemas) lives as long as the
         # process.
-        settle_garbage_collector()
+        settle_garbage_collector(API_GC_YOUNG_THRESHOLD)
 
     @app.after_serving
     async def shut_down() -> None:
