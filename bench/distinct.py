@@ -2,7 +2,9 @@
 
 First a closed loop (``--concurrency`` in flight, as fast as the stack answers) finds the
 saturating rate, then an open loop at half that rate measures the latency a busy but not
-overloaded stack gives (target p99 < 300 ms). After each, every accepted trigger must be
+overloaded stack gives (target p99 < 300 ms). The saturating rate is the run rate below:
+half the accepted rate was 80-100 % of the run rate (the server accepts starts faster than
+the stack runs them), a load the stack barely keeps up with rather than half of one. After each, every accepted trigger must be
 exactly one incident on the read side; how long the read side took to catch up is reported.
 The saturating rate is compared with ceiling (a), SignalWithStart with a bare worker, twice:
 as accepted (answers per second, both sides) and as run (each incident counted when its
@@ -114,7 +116,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
             | {"checks": "; ".join(failures) or "every accepted trigger is one incident"}
             | {"checks_passed": not failures}
         )
-        rate = max(run.rate / 2, 1.0)
+        rate = max(run_rate / 2, 1.0)
         with Monitor(roots(stack)) as monitor:
             paced_run = await open_loop(
                 trigger_call(http, paced, lambda n: f"p-{tag}-{n}"),
@@ -162,7 +164,7 @@ def docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> 
     ]
     intro = (
         f"Triggers with a new dedup key each through `POST /api/events`: a closed loop of "
-        f"{args.concurrency} for {args.seconds:g} s, then an open loop at half its rate for "
+        f"{args.concurrency} for {args.seconds:g} s, then an open loop at half its run rate for "
         f"{args.seconds:g} s (latency from when each request was due). Ratios are to ceiling "
         "(a) of the same run (section Ceilings); 'read side caught up' is how long after the "
         "last answer PostgreSQL held every accepted trigger as its own incident. 'run/s' "
