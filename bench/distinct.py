@@ -4,8 +4,9 @@ First a closed loop (``--concurrency`` in flight, as fast as the stack answers) 
 saturating rate, then an open loop at half that rate measures the latency a busy but not
 overloaded stack gives (target p99 < 300 ms). The saturating rate is the run rate below:
 half the accepted rate was 80-100 % of the run rate (the server accepts starts faster than
-the stack runs them), a load the stack barely keeps up with rather than half of one. After each, every accepted trigger must be
-exactly one incident on the read side; how long the read side took to catch up is reported.
+the stack runs them), a load the stack barely keeps up with rather than half of one. After
+each, every accepted trigger must be exactly one incident on the read side; how long the
+read side took to catch up is reported.
 The saturating rate is compared with ceiling (a), SignalWithStart with a bare worker, twice:
 as accepted (answers per second, both sides) and as run (each incident counted when its
 first workflow task has written the read side, each bare workflow when it finished: accepted
