@@ -50,10 +50,13 @@ class TemporalTelemetry:
         )
         self.runtime = Runtime(telemetry=TelemetryConfig(metrics=self.buffer, logging=logging_))
         self._metrics: dict[tuple[str, tuple[str, ...]], MetricWrapperBase | None] = {}
-        # The SDK reuses one object per metric and per attribute set, so their ids find the
-        # labelled child without sorting and formatting labels for every update. The
-        # objects are kept in the value, so their ids cannot be reused.
-        self._children: dict[tuple[int, int], tuple[object, object, Any]] = {}
+        # The labelled child of each metric and attribute values, found without sorting and
+        # formatting labels for every update. The SDK reuses one object per metric (its id
+        # is the key; the object is kept in the value, so the id cannot be reused), but
+        # not per attribute values: each workflow run's context brings new attribute
+        # objects with the same values (in any order), so a key by their ids grew with
+        # every run.
+        self._children: dict[tuple[int, frozenset[tuple[str, Any]]], tuple[object, Any]] = {}
 
     def drain(self) -> None:
         for update in self.buffer.retrieve_updates():
@@ -65,12 +68,12 @@ class TemporalTelemetry:
             await asyncio.sleep(DRAIN_SECONDS)
 
     def _apply(self, update: BufferedMetricUpdate) -> None:
-        key = (id(update.metric), id(update.attributes))
+        key = (id(update.metric), frozenset(update.attributes.items()))
         found = self._children.get(key)
         if found is None:
-            found = (update.metric, update.attributes, self._child(update))
+            found = (update.metric, self._child(update))
             self._children[key] = found
-        child = found[2]
+        child = found[1]
         if child is None:
             return
         kind = update.metric.kind
