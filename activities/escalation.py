@@ -1,6 +1,8 @@
 """Lookups the incident workflow makes while escalating (run as local activities: they are
 short reads, and a local activity needs no round trip through the server)."""
 
+from typing import Protocol
+
 from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -47,9 +49,7 @@ class EscalationActivities:
         if row is None or row.deleted:
             return PolicyLookup(source="none", channels=ServiceChannels())
         name = row.name
-        channels = ServiceChannels(
-            service_name=name, slack_channel=row.slack_channel, webhook_url=row.webhook_url
-        )
+        channels = _channels(row)
         if row.policy_id is not None:
             steps = _STEPS.validate_python(row.steps or [])
             policy = Policy(id=row.policy_id, steps=steps, repeat_count=row.repeat_count)
@@ -99,7 +99,15 @@ class EscalationActivities:
         return _channels(service)
 
 
-def _channels(service: Service) -> ServiceChannels:
+class _Announced(Protocol):
+    """Where a service announces its incidents: a Service, or a row with those columns."""
+
+    name: str
+    slack_channel: str | None
+    webhook_url: str | None
+
+
+def _channels(service: _Announced) -> ServiceChannels:
     return ServiceChannels(
         service_name=service.name,
         slack_channel=service.slack_channel,
