@@ -30,7 +30,7 @@ from bench import ceilings
 from bench.client import Tenant, provision, query, trigger_call
 from bench.http import Http, http_client
 from bench.load import Run, closed_loop, open_loop
-from bench.pairs import median_ratio, paired_bare_worker
+from bench.pairs import median_ratio, paired_bare_worker, quiet
 from bench.report import (
     add_common_options,
     fmt,
@@ -109,8 +109,11 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
                     row
                     | {
                         "name": f"closed loop (saturating), pair {n} of {args.pairs}",
-                        "paired_ceiling_run_per_second": paired,
-                        "ratio_run_to_paired_ceiling": ratio(row["run_per_second"], paired),
+                        "paired_ceiling_run_per_second": paired.per_second,
+                        "paired_ceiling_stack_cpu": paired.stack_cpu,
+                        "ratio_run_to_paired_ceiling": ratio(
+                            row["run_per_second"], paired.per_second
+                        ),
                     }
                 )
             rows.append(judged(rows, args))
@@ -148,6 +151,7 @@ async def saturating(
 ) -> dict[str, Any]:
     """One closed loop of new incidents, as accepted and as run (until the read side holds
     every one), with its ratios to the ceilings section's run."""
+    await quiet(stack)
     with Monitor(roots(stack)) as monitor:
         run = await closed_loop(
             trigger_call(http, tenant, lambda n: f"{prefix}-{n}"),
@@ -199,12 +203,14 @@ def judged(pairs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
 def docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> str:
     nan = float("nan")
     table = markdown_table(
-        ["run", "load", "accepted/s", "run/s", "paired (a) run/s", "vs paired (a)",
+        ["run", "load", "accepted/s", "run/s", "paired (a) run/s", "stack's cores meanwhile",
+         "vs paired (a)",
          "vs (a) bare worker, run", "vs (a) bare worker, accepted", "vs (a) no worker",
          "p50 ms", "p95 ms", "p99 ms", "sent", "errors", "read side caught up", "checks"],
         (
             [r["name"], r["load"], fmt(r.get("per_second", nan)),
              fmt(r.get("run_per_second", nan)), fmt(r.get("paired_ceiling_run_per_second", nan)),
+             fmt(r.get("paired_ceiling_stack_cpu", nan), 2),
              fmt(r.get("ratio_run_to_paired_ceiling", nan), 2),
              fmt(r.get("ratio_run_to_sws_bare_worker", nan), 2),
              fmt(r.get("ratio_to_sws_bare_worker", nan), 2),
@@ -214,7 +220,7 @@ def docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> 
              f"{fmt(r['catch_up_s'])} s" if "catch_up_s" in r else "", r["checks"]]
             for r in rows
         ),
-        "llrrrrrrrrrrrrrl",
+        "llrrrrrrrrrrrrrrl",
     )  # fmt: skip
     *_, closed, paced = rows
     targets = [
@@ -229,7 +235,9 @@ def docs(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> 
         "target is judged on the median of the pairs' ratios), then an open loop at half "
         f"their median run rate for {args.seconds:g} s (latency from when each request was "
         "due). The paired ceiling is the bare worker's run rate on this scenario's own "
-        "Temporal server (ceilings.py's measurement, other task queue); the other ratios are "
+        "Temporal server (ceilings.py's measurement, other task queue; 'stack's cores "
+        "meanwhile' is what Tocsin's API, worker and PostgreSQL took during it); the other "
+        "ratios are "
         "to the section Ceilings of the same run. 'read side caught up' is how long after "
         "the last answer PostgreSQL held every accepted trigger as its own incident. 'run/s' "
         "counts an incident once its first workflow task has written it to the read side "

@@ -13,18 +13,42 @@ import shutil
 import statistics
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 from bench import ceilings
-from bench.stack import Stack, free_port
+from bench.report import resources
+from bench.stack import Monitor, Stack, cpu_snapshot, free_port, roots
 from tocsin.devstack import wait_for_port
 from tocsin.settings import Settings
 from tocsin.temporal import connect
 from web.commands import IncidentCommands
 
 DRAIN_LIMIT = 60.0
+# A ceiling is measured once the stack has settled (a fresh dev server runs its own system
+# workflows for a while; a storm leaves writes behind): below this many cores, at most so long.
+QUIET_CORES = 0.1
+QUIET_LIMIT = 30.0
+
+
+async def quiet(stack: Stack, cores: float = QUIET_CORES, limit: float = QUIET_LIMIT) -> None:
+    """Wait until the stack's processes together take under ``cores`` over half a second
+    (both sides of a pair start on a settled machine)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    before = _stack_seconds(stack)
+    while loop.time() < deadline:
+        await asyncio.sleep(0.5)
+        now = _stack_seconds(stack)
+        if now - before < cores * 0.5:
+            return
+        before = now
+
+
+def _stack_seconds(stack: Stack) -> float:
+    return sum(v for name, v in cpu_snapshot(stack).items() if name != "bench")
 
 
 def median_ratio(pairs: Sequence[tuple[float, float]]) -> float:
@@ -33,23 +57,42 @@ def median_ratio(pairs: Sequence[tuple[float, float]]) -> float:
     return statistics.median(ratios) if ratios else float("nan")
 
 
+@dataclass(frozen=True)
+class Paired:
+    """One run of a ceiling next to a scenario's run."""
+
+    per_second: float
+    generator: str
+    # Cores the scenario's own processes (the stack, idle but for leftovers) took meanwhile:
+    # what the ceiling had to share the machine with.
+    stack_cpu: float
+
+
+def _cores(row: Mapping[str, Any], names: Iterable[str]) -> float:
+    return sum(float(row.get(f"cpu_{name}", 0.0)) for name in names)
+
+
 class PairedHello:
     """Ceiling (b) on demand: the hello app, driven as ``bench.ceilings`` drives it."""
 
-    def __init__(self, url: str, workdir: Path, pid: int) -> None:
+    def __init__(self, stack: Stack, url: str, pid: int) -> None:
+        self._stack = stack
         self._url = url
-        self._workdir = workdir
-        self._pids = {"hello": pid}
+        self._pids = dict(stack.pids) | {"hello": pid}
 
-    async def measure(self, seconds: float, concurrency: int) -> tuple[float, str]:
-        """Requests per second and the generator that measured them (wrk when installed)."""
+    async def measure(self, seconds: float, concurrency: int) -> Paired:
+        """Requests per second, with wrk when installed (else the bench's generator)."""
+        await quiet(self._stack)
         if shutil.which("wrk"):
             row = await asyncio.to_thread(
-                ceilings.wrk, self._url, seconds, concurrency, self._workdir, self._pids
+                ceilings.wrk, self._url, seconds, concurrency, self._stack.workdir, self._pids
             )
-            return float(row["per_second"]), "wrk"
-        run = await ceilings.python_http(self._url, seconds, concurrency)
-        return run.rate, "bench generator"
+            return Paired(float(row["per_second"]), "wrk", _cores(row, self._stack.pids))
+        with Monitor(roots(extra=self._pids)) as monitor:
+            run = await ceilings.python_http(self._url, seconds, concurrency)
+        return Paired(
+            run.rate, "bench generator", _cores(resources(monitor.cpu, {}), self._stack.pids)
+        )
 
 
 @contextmanager
@@ -58,7 +101,7 @@ def paired_hello(stack: Stack) -> Iterator[PairedHello]:
     args = [sys.executable, "-m", "bench.hello", str(port), str(Settings().api_workers)]
     with ceilings.process(args, stack.workdir / "hello.log") as hello:
         wait_for_port("127.0.0.1", port, 30, hello)
-        yield PairedHello(f"http://127.0.0.1:{port}/api/events", stack.workdir, hello.pid)
+        yield PairedHello(stack, f"http://127.0.0.1:{port}/api/events", hello.pid)
 
 
 class PairedBareWorker:
@@ -67,10 +110,11 @@ class PairedBareWorker:
 
     def __init__(self, stack: Stack, pid: int) -> None:
         self._stack = stack
-        self._pids = {"temporal": stack.pids["temporal"], "bare-worker": pid}
+        self._pids = dict(stack.pids) | {"bare-worker": pid}
 
-    async def measure(self, seconds: float, concurrency: int) -> float:
-        """Bare workflows run per second (each counted when the bare worker finished it)."""
+    async def measure(self, seconds: float, concurrency: int) -> Paired:
+        """Bare workflows run per second (each counted when the bare worker finished it);
+        the stack's cores exclude the Temporal server, which is the ceiling's own."""
         client = await connect(Settings(temporal_address=self._stack.temporal_address))
         bare = IncidentCommands(client, ceilings.BARE_QUEUE)
         service = f"svc_{uuid.uuid4().hex[:8]}"
@@ -79,10 +123,12 @@ class PairedBareWorker:
         call = ceilings.sws_call(bare, f"{service}w", lambda n: f"w-{n}")
         await asyncio.gather(*(call(n) for n in range(8)))
         await ceilings.drained(client, running, DRAIN_LIMIT)
+        await quiet(self._stack)
         _, ran = await ceilings.bare_worker_ceiling(
             client, bare, service, self._pids, concurrency, seconds
         )
-        return float(ran["per_second"])
+        others = [name for name in self._stack.pids if name != "temporal"]
+        return Paired(float(ran["per_second"]), "bare client", _cores(ran, others))
 
 
 @contextmanager
