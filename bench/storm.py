@@ -114,18 +114,22 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
                     else None
                 )
                 row = await storm(stack, http, tenant, concurrency, args.triggers, ceiling)
-                paired = before or await hello.measure(args.hello_seconds, args.hello_concurrency)
+                hello_run = before or await hello.measure(
+                    args.hello_seconds, args.hello_concurrency
+                )
                 return row | {
-                    "paired_http_per_second": paired.per_second,
-                    "paired_http_generator": paired.generator,
-                    "paired_http_stack_cpu": paired.stack_cpu,
-                    "ratio_to_paired_http": ratio(row["per_second"], paired.per_second),
+                    "paired_http_per_second": hello_run.per_second,
+                    "paired_http_generator": hello_run.generator,
+                    "paired_http_stack_cpu": hello_run.stack_cpu,
+                    "ratio_to_paired_http": ratio(row["per_second"], hello_run.per_second),
                 }
 
             # Each load storms its own service, so each is checked as one incident of its own.
             rows = [
                 await paired(tenant, concurrency, hello_first=True)
-                for tenant, concurrency in zip(tenants, args.concurrency, strict=False)
+                for tenant, concurrency in zip(
+                    tenants[: len(args.concurrency)], args.concurrency, strict=True
+                )
             ]
             # The ratio target is judged where the stack answered fastest, as wrk saturates
             # hello: that load runs again, each time next to hello, alternating which is first.
