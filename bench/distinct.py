@@ -99,16 +99,16 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
             await check(stack, warm, warm_run)
             for n, tenant in enumerate(saturate, 1):
                 # Which side goes first alternates, so a steady drift favours neither.
+                name = f"closed loop (saturating), pair {n} of {args.pairs}"
                 if n % 2:
                     paired = await bare.measure(args.seconds, args.concurrency)
-                    row = await saturating(stack, http, tenant, f"s{n}-{tag}", args, ceiling)
+                    row = await saturating(stack, http, tenant, name, f"s{n}-{tag}", args, ceiling)
                 else:
-                    row = await saturating(stack, http, tenant, f"s{n}-{tag}", args, ceiling)
+                    row = await saturating(stack, http, tenant, name, f"s{n}-{tag}", args, ceiling)
                     paired = await bare.measure(args.seconds, args.concurrency)
                 rows.append(
                     row
                     | {
-                        "name": f"closed loop (saturating), pair {n} of {args.pairs}",
                         "paired_ceiling_run_per_second": paired.per_second,
                         "paired_ceiling_stack_cpu": paired.stack_cpu,
                         "ratio_run_to_paired_ceiling": ratio(
@@ -145,6 +145,7 @@ async def saturating(
     stack: Stack,
     http: Http,
     tenant: Tenant,
+    name: str,
     prefix: str,
     args: argparse.Namespace,
     ceiling: dict[str, float],
@@ -161,7 +162,7 @@ async def saturating(
     lag, failures = await check(stack, tenant, run)
     run_rate = run.ok / (run.elapsed + lag)
     return (
-        {"name": "closed loop (saturating)", "load": f"{args.concurrency} in flight"}
+        {"name": name, "load": f"{args.concurrency} in flight"}
         | run.summary()
         | {
             "run_per_second": run_rate,

@@ -18,8 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from temporalio.client import Client
+
 from bench import ceilings
-from bench.report import resources
+from bench.scenario import ratio
 from bench.stack import Monitor, Stack, cpu_snapshot, free_port, roots
 from tocsin.devstack import wait_for_port
 from tocsin.settings import Settings
@@ -53,7 +55,7 @@ def _stack_seconds(stack: Stack) -> float:
 
 def median_ratio(pairs: Sequence[tuple[float, float]]) -> float:
     """The median of ``scenario / ceiling`` over the pairs (NaN if a ceiling is 0)."""
-    ratios = [value / ceiling if ceiling else float("nan") for value, ceiling in pairs]
+    ratios = [ratio(value, ceiling) for value, ceiling in pairs]
     return statistics.median(ratios) if ratios else float("nan")
 
 
@@ -90,9 +92,8 @@ class PairedHello:
             return Paired(float(row["per_second"]), "wrk", _cores(row, self._stack.pids))
         with Monitor(roots(extra=self._pids)) as monitor:
             run = await ceilings.python_http(self._url, seconds, concurrency)
-        return Paired(
-            run.rate, "bench generator", _cores(resources(monitor.cpu, {}), self._stack.pids)
-        )
+        stack_cpu = sum(monitor.cpu.get(name, 0.0) for name in self._stack.pids)
+        return Paired(run.rate, "bench generator", stack_cpu)
 
 
 @contextmanager
@@ -111,11 +112,14 @@ class PairedBareWorker:
     def __init__(self, stack: Stack, pid: int) -> None:
         self._stack = stack
         self._pids = dict(stack.pids) | {"bare-worker": pid}
+        self._client: Client | None = None  # connected at the first measurement
 
     async def measure(self, seconds: float, concurrency: int) -> Paired:
         """Bare workflows run per second (each counted when the bare worker finished it);
         the stack's cores exclude the Temporal server, which is the ceiling's own."""
-        client = await connect(Settings(temporal_address=self._stack.temporal_address))
+        if self._client is None:
+            self._client = await connect(Settings(temporal_address=self._stack.temporal_address))
+        client = self._client
         bare = IncidentCommands(client, ceilings.BARE_QUEUE)
         service = f"svc_{uuid.uuid4().hex[:8]}"
         running = f"TaskQueue = '{ceilings.BARE_QUEUE}' AND ExecutionStatus = 'Running'"
