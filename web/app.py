@@ -37,10 +37,12 @@ from web import (
     users,
     webhooks,
 )
+from web.bodies import MAX_BODY_BYTES
 from web.commands import IncidentCommands
 from web.config_cache import ConfigCache
 from web.config_changes import follow_config_changes
-from web.errors import ApiError, register_error_handlers
+from web.errors import UNSTORABLE_URL, register_error_handlers
+from web.ingest_asgi import IngestRoutes
 from web.openapi_links import LinkedOpenAPIProvider
 from web.ratelimit import SharedLimiter, sweep_forever
 from web.readwait import ProjectionWaiter
@@ -48,9 +50,6 @@ from web.runtime import Runtime, runtime
 from web.security_headers import register_security_headers
 from web.text import storable
 from web.ui import register_ui
-
-MAX_BODY_BYTES = 512 * 1024
-
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # How often each API process drops rate limit buckets older than every window.
@@ -88,9 +87,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     async def reject_unstorable_text() -> None:
         values = [*request.args.values(), *(request.view_args or {}).values()]
         if not storable(values):
-            raise ApiError(
-                400, "INVALID_REQUEST", "URL contains NUL characters or unpaired surrogates"
-            )
+            raise UNSTORABLE_URL
 
     for module in (
         health,
@@ -119,6 +116,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     ):
         app.register_blueprint(module.blueprint)
     register_ui(app, settings)
+    # Ahead of Quart's request machinery: the ingest endpoints it answers on its own.
+    app.asgi_app = IngestRoutes(app, settings)  # type: ignore[method-assign]
 
     @app.after_request
     async def forget_cached_config(response: Response) -> Response:

@@ -5,7 +5,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from quart import has_request_context, request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -14,10 +13,11 @@ from models.audit import Actor, acting_as
 from models.db import session_scope
 from models.directory import team_service_ids
 from tocsin.keys import ApiKeyHasher
+from web import request_ids
 from web.config_cache import ConfigCache
 from web.errors import ApiError
 from web.integrations.registry import EVENTS_API
-from web.runtime import runtime
+from web.runtime import Runtime
 
 _TOKEN = re.compile(r'^Token\s+token="?([^"\s]+)"?\s*$', re.IGNORECASE)
 _BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
@@ -82,24 +82,24 @@ UNAUTHORIZED = ApiError(401, "UNAUTHORIZED", "Missing or invalid API key")
 
 
 async def authenticate(
-    engine: AsyncEngine, authorization: str | None, *, integrations: ConfigCache | None = None
+    rt: Runtime, authorization: str | None, *, integration_keys: bool = False
 ) -> Principal:
-    """An API key's principal; with ``integrations`` (the ingest path) an integration key's
-    too."""
+    """An API key's principal; with ``integration_keys`` (the ingest path) an integration
+    key's too."""
     if not authorization:
         raise UNAUTHORIZED
-    if integrations is not None and (match := _TOKEN.match(authorization)):
-        return act_as(await _integration_principal(integrations, match.group(1)))
+    if integration_keys and (match := _TOKEN.match(authorization)):
+        return act_as(await _integration_principal(rt.config, match.group(1)))
     if match := _BEARER.match(authorization):
-        return act_as(await _api_key_principal(engine, match.group(1)))
+        hasher = ApiKeyHasher.from_settings(rt.settings)
+        return act_as(await _api_key_principal(rt.engine, hasher, match.group(1)))
     raise UNAUTHORIZED
 
 
 def act_as(principal: Principal) -> Principal:
     """The audit log records the changes made in the rest of this request as the
     principal's (models/audit.py), with the caller's X-Request-ID when it sent one."""
-    request_id = request.headers.get("X-Request-ID") if has_request_context() else None
-    acting_as(Actor(principal.actor, principal.name, request_id[:200] if request_id else None))
+    acting_as(Actor(principal.actor, principal.name, request_ids.given()))
     return principal
 
 
@@ -116,8 +116,7 @@ async def _integration_principal(integrations: ConfigCache, key: str) -> Princip
     )
 
 
-async def _api_key_principal(engine: AsyncEngine, key: str) -> Principal:
-    hasher = ApiKeyHasher.from_settings(runtime().settings)
+async def _api_key_principal(engine: AsyncEngine, hasher: ApiKeyHasher, key: str) -> Principal:
     async with session_scope(engine) as session:
         result = await session.exec(
             select(ApiKey).where(

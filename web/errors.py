@@ -4,12 +4,13 @@ Every error body is ``{"error": {"code", "message"}}`` (plus ``field`` for valid
 errors); codes are stable and documented in docs/api.md. Nothing below web/ knows about HTTP.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from quart import Quart, Response, jsonify
+from quart import Quart, Response
 from quart_schema import document_response
 from temporalio.service import RPCError, RPCStatusCode
 from werkzeug.exceptions import HTTPException
@@ -58,6 +59,7 @@ _HTTP_CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
@@ -82,41 +84,49 @@ WORKER_UNAVAILABLE = ApiError(
 )
 
 
+INTERNAL = ApiError(500, "INTERNAL", "Internal server error")
+UNSTORABLE_URL = ApiError(
+    400, "INVALID_REQUEST", "URL contains NUL characters or unpaired surrogates"
+)
+
+
+def api_error_for(error: Exception) -> ApiError:
+    """What the API answers for ``error`` raised while handling a request; what the caller
+    cannot fix is logged here."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, HTTPException):
+        status = error.code or 500
+        message = error.description or error.name
+        return ApiError(status, _HTTP_CODES.get(status, "HTTP_ERROR"), message)
+    if isinstance(error, RPCError) and error.status in _TEMPORAL_UNREACHABLE:
+        log.warning("Temporal unreachable: %s", error)
+        return TEMPORAL_UNAVAILABLE
+    if isinstance(error, WorkerUnavailable):
+        log.warning("incident update not applied in time: %s", error)
+        return WORKER_UNAVAILABLE
+    log.exception("unhandled error", exc_info=error)
+    return INTERNAL
+
+
+def error_json(error: ApiError) -> bytes:
+    """The error body every API error answer carries."""
+    return json.dumps(error.body(), separators=(",", ":")).encode()
+
+
 def _render(error: ApiError) -> Response:
-    response = jsonify(error.body())
-    response.status_code = error.status
+    response = Response(error_json(error), error.status, content_type="application/json")
     response.headers.update(error.headers)
     return response
 
 
 def register_error_handlers(app: Quart) -> None:
-    @app.errorhandler(ApiError)
-    async def api_error(error: ApiError) -> Response:
-        return _render(error)
-
-    @app.errorhandler(HTTPException)
-    async def http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        code = _HTTP_CODES.get(status, "HTTP_ERROR")
-        return _render(ApiError(status, code, error.description or error.name))
-
-    @app.errorhandler(RPCError)
-    async def temporal_error(error: RPCError) -> Response:
-        if error.status in _TEMPORAL_UNREACHABLE:
-            log.warning("Temporal unreachable: %s", error)
-            return _render(TEMPORAL_UNAVAILABLE)
-        log.exception("unhandled Temporal error")
-        return _render(ApiError(500, "INTERNAL", "Internal server error"))
-
-    @app.errorhandler(WorkerUnavailable)
-    async def worker_unavailable(error: WorkerUnavailable) -> Response:
-        log.warning("incident update not applied in time: %s", error)
-        return _render(WORKER_UNAVAILABLE)
+    """Every exception a view raises, HTTP's own (404, 405, 413) included, answered as
+    ``api_error_for`` says."""
 
     @app.errorhandler(Exception)
-    async def unexpected(error: Exception) -> Response:
-        log.exception("unhandled error")
-        return _render(ApiError(500, "INTERNAL", "Internal server error"))
+    async def api_error(error: Exception) -> Response:
+        return _render(api_error_for(error))
 
 
 def error_responses(*statuses: int) -> Callable[[T], T]:

@@ -44,7 +44,7 @@ STATUS_ALIASES = {s.value.lower(): s.value for s in Status} | {"triggered": Stat
 
 
 async def principal_with(scope: str) -> Principal:
-    principal = await authenticate(runtime().engine, request.headers.get("Authorization"))
+    principal = await authenticate(runtime(), request.headers.get("Authorization"))
     principal.require_scope(scope)
     return principal
 

@@ -19,7 +19,7 @@ M = TypeVar("M", bound=BaseModel)
 
 async def api_principal(*any_of: str) -> Principal:
     """The API key's principal, if it has one of the scopes (``admin`` has them all)."""
-    principal = await authenticate(runtime().engine, request.headers.get("Authorization"))
+    principal = await authenticate(runtime(), request.headers.get("Authorization"))
     if not any(principal.has_scope(scope) for scope in any_of):
         raise ApiError(403, "MISSING_SCOPE", f"API key missing scope {' or '.join(any_of)}")
     return principal

@@ -6,7 +6,6 @@ import asyncio
 import hmac
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,8 +16,8 @@ from sqlmodel import col
 
 from models import Incident
 from models.db import session_scope
-from tocsin import logs
 from tocsin.metrics import EVENTS, INGEST_SECONDS, RATE_LIMITED, collector
+from web import request_ids
 from web.errors import ApiError
 from web.runtime import runtime
 from workflows.messages import Status
@@ -27,9 +26,7 @@ blueprint = Blueprint("metrics", __name__)
 
 log = logging.getLogger("tocsin.metrics")
 
-REQUEST_ID_HEADER = "X-Request-ID"
 READ_SIDE_TIMEOUT_SECONDS = 2.0
-_MAX_REQUEST_ID = 200
 
 
 @blueprint.get("/metrics")
@@ -89,28 +86,33 @@ def install(app: Quart, ingest_blueprints: frozenset[str]) -> None:
 
     @app.before_request
     async def start_request() -> None:
-        given = request.headers.get(REQUEST_ID_HEADER, "")[:_MAX_REQUEST_ID]
-        g.request_id = given if given.isprintable() and given else uuid.uuid4().hex
         g.started = time.perf_counter()
         view_args = request.view_args or {}
-        logs.begin(request_id=g.request_id, incident_id=view_args.get("incident_id"))
+        g.request_id = request_ids.begin(
+            request.headers.get(request_ids.HEADER), view_args.get("incident_id")
+        )
 
     @app.after_request
     async def finish_request(response: Response) -> Response:
         request_id = g.get("request_id")
         if request_id is not None:
-            response.headers[REQUEST_ID_HEADER] = request_id
+            response.headers[request_ids.HEADER] = request_id
         started = g.get("started")
         if request.blueprint in ingest_blueprints and request.endpoint and started is not None:
-            _count_ingest(request.endpoint, response, time.perf_counter() - started)
+            count_ingest(
+                request.endpoint,
+                response.status_code,
+                "Retry-After" in response.headers,
+                time.perf_counter() - started,
+            )
         return response
 
 
-def _count_ingest(endpoint: str, response: Response, seconds: float) -> None:
-    status = response.status_code
+def count_ingest(endpoint: str, status: int, retry_after: bool, seconds: float) -> None:
+    """An ingest endpoint's answer (``retry_after``: it says when to retry) in the metrics."""
     INGEST_SECONDS.labels(endpoint, str(status)).observe(seconds)
     # PagerDuty's v1 endpoint answers a throttled client 403, with Retry-After.
-    if status == 429 or (status == 403 and "Retry-After" in response.headers):
+    if status == 429 or (status == 403 and retry_after):
         RATE_LIMITED.labels(endpoint).inc()
     elif status >= 500:
         EVENTS.labels("unknown", "failed").inc()

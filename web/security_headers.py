@@ -28,17 +28,21 @@ ALWAYS = {
 }
 
 
-def register_security_headers(app: Quart, settings: Settings) -> None:
-    published_https = settings.public_url.startswith("https://")
+def security_headers(settings: Settings, endpoint: str | None, scheme: str) -> dict[str, str]:
+    """The headers an answer of ``endpoint`` to a request over ``scheme`` carries."""
+    wanted = dict(ALWAYS)
+    wanted["Content-Security-Policy"] = (
+        DOCS_POLICY if endpoint in DOCS_ENDPOINTS else CONTENT_SECURITY_POLICY
+    )
+    if scheme == "https" or settings.public_url.startswith("https://"):
+        wanted["Strict-Transport-Security"] = HSTS
+    return wanted
 
+
+def register_security_headers(app: Quart, settings: Settings) -> None:
     @app.after_request
-    async def security_headers(response: Response) -> Response:
-        wanted = dict(ALWAYS)
-        wanted["Content-Security-Policy"] = (
-            DOCS_POLICY if request.endpoint in DOCS_ENDPOINTS else CONTENT_SECURITY_POLICY
-        )
-        if published_https or request.scheme == "https":
-            wanted["Strict-Transport-Security"] = HSTS
+    async def add_security_headers(response: Response) -> Response:
+        wanted = security_headers(settings, request.endpoint, request.scheme)
         # A header the view set itself stays. One pass over the headers: werkzeug's
         # setdefault scans them three times and raises a KeyError for each missing one,
         # four times per answer (10 µs of 22, about 1 % of an ingest request's CPU).

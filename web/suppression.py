@@ -70,7 +70,7 @@ class SuppressionRuleList(CamelModel):
 
 
 async def _principal(*any_of: str) -> Principal:
-    principal = await authenticate(runtime().engine, request.headers.get("Authorization"))
+    principal = await authenticate(runtime(), request.headers.get("Authorization"))
     if not any(principal.has_scope(scope) for scope in any_of):
         principal.require_scope(any_of[0])
     return principal
