@@ -1,6 +1,7 @@
-"""``POST /api/events`` is answered ahead of Quart (web/ingest_asgi.py), and yet like every
-other route: the same error bodies and codes, request ids, security headers and body limits,
-over the real wire (chunked bodies) and at the ASGI edge (bodies that never arrive)."""
+"""The event endpoints (``/api/events``, PagerDuty's ``/v2/enqueue`` and v1) are answered
+ahead of Quart (web/ingest_asgi.py), and yet like every other route: the same error bodies
+and codes, request ids, security headers and body limits, over the real wire (chunked
+bodies) and at the ASGI edge (bodies that never arrive)."""
 
 import asyncio
 import json
@@ -43,6 +44,12 @@ async def test_events_skip_quart_and_every_other_request_reaches_it(
     accepted = await client.post("/api/events", json=trigger_body(new_key()), headers=tenant.token)
     assert accepted.status_code == 202
     assert (await accepted.get_json())["result"]["action"] == "triggered"
+    v2 = {**trigger_body(new_key()), "routing_key": tenant.integration_key}
+    assert (await client.post("/v2/enqueue", json=v2)).status_code == 202
+    v1 = {"service_key": tenant.integration_key, "event_type": "trigger", "description": "x"}
+    v1_answer = await client.post("/generic/2010-04-15/create_event.json", json=v1)
+    assert v1_answer.status_code == 200
+    assert (await v1_answer.get_json())["status"] == "success"
     assert app.extensions["seen by quart"] == []
 
     wrong_method = await client.get("/api/events")
@@ -76,6 +83,26 @@ async def test_answers_carry_the_request_id_and_security_headers(
     assert answers[1].json() == {
         "error": {"code": "UNAUTHORIZED", "message": "Missing or invalid API key"}
     }
+
+
+async def test_pagerduty_refusals_keep_pagerduty_shape_and_the_headers(
+    http: httpx.AsyncClient,
+) -> None:
+    unknown = {**trigger_body(new_key()), "routing_key": "no-such-key"}
+    answer = await http.post("/v2/enqueue", json=unknown, headers={"X-Request-ID": "pd-1"})
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": ["Invalid routing key"],
+    }
+    assert answer.headers["x-request-id"] == "pd-1"
+    assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    too_large = await http.post(
+        "/generic/2010-04-15/create_event.json", content=_chunks(b"x" * (MAX_BODY_BYTES + 1))
+    )
+    assert too_large.status_code == 413
+    assert too_large.json()["errors"] == ["Event exceeds 512 KB"]
 
 
 async def test_hsts_when_the_request_came_over_https(app: Quart, tenant: Tenant) -> None:
@@ -129,7 +156,7 @@ class Exchange:
     def __init__(self, app: Quart, tenant: Tenant) -> None:
         self.app = app
         self.sent: list[dict[str, Any]] = []
-        self.scope = {
+        self.scope: Any = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
@@ -150,7 +177,8 @@ class Exchange:
         async def send(message: dict[str, Any]) -> None:
             self.sent.append(message)
 
-        await self.app(self.scope, receive, send)
+        asgi: Any = self.app  # called as a server calls it, with plain dicts
+        await asgi(self.scope, receive, send)
 
 
 async def test_a_client_gone_before_its_body_gets_no_answer(app: Quart, tenant: Tenant) -> None:

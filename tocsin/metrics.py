@@ -6,11 +6,14 @@ tocsin/metrics_dir.py and every scrape adds up all processes; embedded (tests, a
 started without the CLI) they live in this process's default registry.
 """
 
+import glob
 import logging
 import os
+from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import start_http_server
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -52,13 +55,31 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+class _SizedFilesCollector(MultiProcessCollector):
+    """Every process's values, but for files still being created. prometheus-client creates
+    a process's file and sizes it in two steps; a scrape that reads it at 0 bytes fails as a
+    whole, a 500 (client_python#1199, seen in this project's tests when a worker copy first
+    used a metric of a new type during a scrape). Such a file holds nothing yet."""
+
+    def collect(self) -> Iterable[Metric]:
+        files = [path for path in glob.glob(os.path.join(self._path, "*.db")) if _sized(path)]
+        return self.merge(files, accumulate=True)  # type: ignore[no-any-return]
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:  # a dead process's file, removed since the listing
+        return False
+
+
 def collector(*extra: Collector) -> Collector:
     """Everything a scrape returns: all processes' values (or this process's) and ``extra``
     (values computed at scrape time)."""
     registry = CollectorRegistry(auto_describe=False)
     path = multiprocess_dir()
     if path is not None:
-        MultiProcessCollector(registry, path)
+        _SizedFilesCollector(registry, path)
     else:
         registry.register(REGISTRY)
     for one in extra:

@@ -6,7 +6,8 @@ errors); codes are stable and documented in docs/api.md. Nothing below web/ know
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -114,10 +115,24 @@ def error_json(error: ApiError) -> bytes:
     return json.dumps(error.body(), separators=(",", ":")).encode()
 
 
-def _render(error: ApiError) -> Response:
-    response = Response(error_json(error), error.status, content_type="application/json")
-    response.headers.update(error.headers)
-    return response
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """An error answer: its status, JSON body and extra headers."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    @classmethod
+    def of(cls, error: Exception) -> "ErrorAnswer":
+        """The API's answer to ``error`` (``api_error_for``)."""
+        api_error = api_error_for(error)
+        return cls(api_error.status, error_json(api_error), api_error.headers)
+
+    def response(self) -> Response:
+        response = Response(self.body, self.status, content_type="application/json")
+        response.headers.update(self.headers)
+        return response
 
 
 def register_error_handlers(app: Quart) -> None:
@@ -126,7 +141,7 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def api_error(error: Exception) -> Response:
-        return _render(api_error_for(error))
+        return ErrorAnswer.of(error).response()
 
 
 def error_responses(*statuses: int) -> Callable[[T], T]:

@@ -1,12 +1,13 @@
-"""``POST /api/events`` answered as plain ASGI, ahead of Quart.
+"""The event endpoints answered as plain ASGI, ahead of Quart: ``POST /api/events`` and
+PagerDuty's ``/v2/enqueue`` and v1 ``create_event.json``.
 
 In an alert storm the API process is what limits Tocsin, and Quart's per-request machinery
 (request context, werkzeug headers, routing, hooks, the Response object) took about two
 fifths of its time per event (docs/benchmarks.md). This path does only what the endpoint
 needs, with the parts the Quart routes use too: the request id, authentication, body
 parsing, the error bodies and their mapping, security headers and the ingest metrics.
-Every other request, ``/api/events`` with any other method included, goes on to Quart,
-whose route for it documents the endpoint in the OpenAPI document.
+Every other request, these paths with any other method included, goes on to Quart, whose
+routes for them document them in the OpenAPI document.
 """
 
 import asyncio
@@ -21,10 +22,11 @@ from quart import Quart
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from tocsin.settings import Settings
-from web import events, request_ids
+from web import events, pagerduty, request_ids
 from web.bodies import MAX_BODY_BYTES
-from web.errors import UNSTORABLE_URL, api_error_for, error_json
+from web.errors import UNSTORABLE_URL, ErrorAnswer
 from web.metrics import count_ingest
+from web.pagerduty import pagerduty_error
 from web.runtime import Runtime
 from web.security_headers import security_headers
 from web.text import storable
@@ -40,9 +42,17 @@ class Route:
     endpoint: str  # its name in the metrics: Quart's name of the documenting route
     answer: Callable[[Runtime, Mapping[str, str], bytes], Awaitable[BaseModel]]
     status: int
+    # The errors it answers in a shape of its own (None: as the rest of the API).
+    own_error: Callable[[Exception], ErrorAnswer | None] = lambda _: None
 
 
-ROUTES = {"/api/events": Route(events.ENDPOINT, events.answer_event, 202)}
+ROUTES = {
+    "/api/events": Route(events.ENDPOINT, events.answer_event, 202),
+    "/v2/enqueue": Route(pagerduty.ENQUEUE, pagerduty.answer_enqueue, 202, pagerduty_error),
+    "/generic/2010-04-15/create_event.json": Route(
+        pagerduty.CREATE_EVENT_V1, pagerduty.answer_v1, 200, pagerduty_error
+    ),
+}
 
 
 class _Disconnected(Exception):
@@ -77,8 +87,8 @@ class IngestRoutes:
         except _Disconnected:
             return
         except Exception as err:  # every failure is answered as the Quart routes answer it
-            error = api_error_for(err)
-            status, body, extra = error.status, error_json(error), error.headers
+            error = route.own_error(err) or ErrorAnswer.of(err)
+            status, body, extra = error.status, error.body, error.headers
         answer_headers = {
             "Content-Type": "application/json",
             "Content-Length": str(len(body)),

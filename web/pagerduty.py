@@ -9,12 +9,15 @@ the host name.
 - Alert events go through ``web.ingest.submit`` like ``/api/events``; change events are
   stored directly (they are context, never incident state, and never notify).
 - Throttled: 429 (v1: 403, which is what v1 clients retry on) with ``Retry-After``.
+- The alert endpoints are answered ahead of Quart by web/ingest_asgi.py, as ``/api/events``
+  (their routes here document them); change events are not a hot path and stay on Quart.
 """
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from quart import Blueprint, Response, jsonify, request
+from quart import Blueprint, Response, request
 from quart_schema import document_request, document_response, tag
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -24,6 +27,7 @@ from models.columns import utcnow
 from models.db import session_scope
 from tocsin.keys import new_id
 from web.bodies import json_answer
+from web.errors import ErrorAnswer
 from web.ingest import submit
 from web.integrations.event import InvalidPayload
 from web.integrations.registry import EVENTS_API
@@ -48,6 +52,9 @@ from web.pagerduty_schemas import (
 from web.runtime import Runtime, runtime
 
 blueprint = Blueprint("pagerduty", __name__)
+# The metrics' names of the alert endpoints (Quart's names of their routes below).
+ENQUEUE = "pagerduty.enqueue"
+CREATE_EVENT_V1 = "pagerduty.create_event_v1"
 
 T = TypeVar("T")
 
@@ -73,19 +80,27 @@ class PdRefusal(Exception):
         return cls(400, PdRefused(status=INVALID, message=INVALID_MESSAGE, errors=errors))
 
 
+# PagerDuty's events are limited to 512 KB (web.bodies.MAX_BODY_BYTES).
+TOO_LARGE = PdRefused(status=INVALID, message=INVALID_MESSAGE, errors=["Event exceeds 512 KB"])
+
+
+def pagerduty_error(error: Exception) -> ErrorAnswer | None:
+    """The answer in PagerDuty's shape to ``error``, if it is one PagerDuty's API answers;
+    anything else is answered as the rest of the API answers it."""
+    if isinstance(error, RequestEntityTooLarge):
+        error = PdRefusal(413, TOO_LARGE)
+    if not isinstance(error, PdRefusal):
+        return None
+    body = json.dumps(error.body.model_dump(exclude_unset=True), separators=(",", ":"))
+    return ErrorAnswer(error.status, body.encode(), error.headers)
+
+
 @blueprint.errorhandler(PdRefusal)
-async def refused(error: PdRefusal) -> Response:
-    response = jsonify(error.body.model_dump(exclude_unset=True))
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
-
-
 @blueprint.errorhandler(RequestEntityTooLarge)
-async def too_large(_: RequestEntityTooLarge) -> Response:
-    """PagerDuty's events are limited to 512 KB (the app's MAX_CONTENT_LENGTH)."""
-    body = PdRefused(status=INVALID, message=INVALID_MESSAGE, errors=["Event exceeds 512 KB"])
-    return await refused(PdRefusal(413, body))
+async def refused(error: Exception) -> Response:
+    answer = pagerduty_error(error)
+    assert answer is not None
+    return answer.response()
 
 
 @blueprint.post("/v2/enqueue")
@@ -102,11 +117,15 @@ async def enqueue() -> Response:
     without ``dedup_key`` gets a generated one, returned in the answer. Acknowledging or
     resolving a key with no open incident is accepted and changes nothing, as in PagerDuty.
     """
-    rt = runtime()
-    alert = await _parsed(parse_alert)
+    raise RuntimeError("POST /v2/enqueue is answered by web.ingest_asgi")
+
+
+async def answer_enqueue(rt: Runtime, headers: Mapping[str, str], body: bytes) -> PdAccepted:
+    """The answer to one ``POST /v2/enqueue`` (``headers``: lower-case names)."""
+    alert = _parsed(parse_alert, body)
     integration = await _integration(rt, alert.key, INVALID_ROUTING_KEY, throttled_status=429)
-    await _submit(rt, integration, alert)
-    return json_answer(PdAccepted(dedup_key=alert.event.dedup_key), 202)
+    await _submit(rt, integration, alert, headers)
+    return PdAccepted(dedup_key=alert.event.dedup_key)
 
 
 @blueprint.post("/v2/change/enqueue")
@@ -120,7 +139,9 @@ async def change_enqueue() -> Response:
     """PagerDuty change event (a deploy, a config change): stored on the service for 90 days
     and shown on incidents opened within the hour after it. Never notifies."""
     rt = runtime()
-    change = await _parsed(parse_change)
+    raw = await request.get_data(as_text=False)
+    assert isinstance(raw, bytes)
+    change = _parsed(parse_change, raw)
     integration = await _integration(
         rt, change.routing_key, INVALID_ROUTING_KEY, throttled_status=429
     )
@@ -152,16 +173,18 @@ async def create_event_v1() -> Response:
     """PagerDuty Events API v1 (legacy; Alertmanager's ``service_key``): ``incident_key``
     is the dedup key, ``description`` the summary; triggers have severity ``error``.
     Throttled requests get 403, as PagerDuty's v1 answers and v1 clients retry."""
-    rt = runtime()
-    alert = await _parsed(parse_v1)
+    raise RuntimeError("POST /generic/2010-04-15/create_event.json is answered by web.ingest_asgi")
+
+
+async def answer_v1(rt: Runtime, headers: Mapping[str, str], body: bytes) -> PdV1Accepted:
+    """The answer to one v1 ``create_event.json`` (``headers``: lower-case names)."""
+    alert = _parsed(parse_v1, body)
     integration = await _integration(rt, alert.key, INVALID_SERVICE_KEY, throttled_status=403)
-    await _submit(rt, integration, alert)
-    return json_answer(PdV1Accepted(incident_key=alert.event.dedup_key))
+    await _submit(rt, integration, alert, headers)
+    return PdV1Accepted(incident_key=alert.event.dedup_key)
 
 
-async def _parsed(parse: Callable[[Any], T]) -> T:
-    raw = await request.get_data(as_text=False)
-    assert isinstance(raw, bytes)
+def _parsed(parse: Callable[[Any], T], raw: bytes) -> T:
     try:
         return parse(decode_body(raw))
     except InvalidPayload as err:
@@ -181,11 +204,13 @@ async def _integration(
     return integration
 
 
-async def _submit(rt: Runtime, integration: Integration, alert: AlertRequest) -> None:
+async def _submit(
+    rt: Runtime, integration: Integration, alert: AlertRequest, headers: Mapping[str, str]
+) -> None:
     await submit(
         rt,
         integration.service_id,
         f"integration:{integration.id}",
         alert.event,
-        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        idempotency_key=headers.get("idempotency-key") or None,
     )
