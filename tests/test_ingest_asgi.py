@@ -204,3 +204,27 @@ async def test_a_body_that_never_arrives_is_408(
     start, body = exchange.sent
     assert start["status"] == 408
     assert json.loads(body["body"])["error"]["code"] == "REQUEST_TIMEOUT"
+
+
+async def test_a_client_that_expects_100_continue_gets_it_and_its_answer(
+    api_url: str, tenant: Tenant
+) -> None:
+    """curl sends ``Expect: 100-continue`` for bodies over 1 KiB and waits for it (a second)
+    before sending the body."""
+    body = json.dumps(trigger_body(new_key(), summary="s" * 400)).encode()
+    host, port = api_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"POST /api/events HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Authorization: {tenant.token['Authorization']}\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    )
+    writer.write(head.encode())
+    await writer.drain()
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert interim.startswith(b"HTTP/1.1 100 "), interim
+    writer.write(body)
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readuntil(b"\r\n"), 30)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 202 "), status
