@@ -26,7 +26,6 @@ from web import events, pagerduty, request_ids
 from web.bodies import MAX_BODY_BYTES
 from web.errors import UNSTORABLE_URL, ErrorAnswer
 from web.metrics import count_ingest
-from web.pagerduty import pagerduty_error
 from web.runtime import Runtime
 from web.security_headers import security_headers
 from web.text import storable
@@ -48,9 +47,11 @@ class Route:
 
 ROUTES = {
     "/api/events": Route(events.ENDPOINT, events.answer_event, 202),
-    "/v2/enqueue": Route(pagerduty.ENQUEUE, pagerduty.answer_enqueue, 202, pagerduty_error),
+    "/v2/enqueue": Route(
+        pagerduty.ENQUEUE, pagerduty.answer_enqueue, 202, pagerduty.pagerduty_error
+    ),
     "/generic/2010-04-15/create_event.json": Route(
-        pagerduty.CREATE_EVENT_V1, pagerduty.answer_v1, 200, pagerduty_error
+        pagerduty.CREATE_EVENT_V1, pagerduty.answer_v1, 200, pagerduty.pagerduty_error
     ),
 }
 
