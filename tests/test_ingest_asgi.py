@@ -228,3 +228,14 @@ async def test_a_client_that_expects_100_continue_gets_it_and_its_answer(
     status = await asyncio.wait_for(reader.readuntil(b"\r\n"), 30)
     writer.close()
     assert status.startswith(b"HTTP/1.1 202 "), status
+
+
+async def test_the_openapi_document_still_describes_the_endpoints(http: httpx.AsyncClient) -> None:
+    spec = (await http.get("/openapi.json")).json()
+    events = spec["paths"]["/api/events"]["post"]
+    assert "requestBody" in events and "Trigger, acknowledge or resolve" in events["summary"]
+    assert {"202", "400", "401", "403", "404", "408", "413", "429", "503"} <= set(
+        events["responses"]
+    )
+    for path in ("/v2/enqueue", "/generic/2010-04-15/create_event.json"):
+        assert "requestBody" in spec["paths"][path]["post"]

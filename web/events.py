@@ -26,7 +26,7 @@ ENDPOINT = "events.post_event"
 @tag(["events"])
 @document_request(EventRequest)
 @document_response(EventResponse, 202)
-@error_responses(400, 401, 403, 404, 429)
+@error_responses(400, 401, 403, 404, 408, 413, 429, 503)
 async def post_event() -> Response:
     """Trigger, acknowledge or resolve an incident.
 
