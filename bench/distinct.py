@@ -24,13 +24,14 @@ import asyncio
 import statistics
 import sys
 import uuid
+from functools import partial
 from typing import Any
 
 from bench import ceilings
 from bench.client import Tenant, provision, query, trigger_call
 from bench.http import Http, http_client
 from bench.load import Run, closed_loop, open_loop
-from bench.pairs import median_ratio, paired_bare_worker, quiet
+from bench.pairs import median_ratio, paired_bare_worker, quiet, side_by_side
 from bench.report import (
     add_common_options,
     fmt,
@@ -98,14 +99,12 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
             )
             await check(stack, warm, warm_run)
             for n, tenant in enumerate(saturate, 1):
-                # Which side goes first alternates, so a steady drift favours neither.
                 name = f"closed loop (saturating), pair {n} of {args.pairs}"
-                if n % 2:
-                    paired = await bare.measure(args.seconds, args.concurrency)
-                    row = await saturating(stack, http, tenant, name, f"s{n}-{tag}", args, ceiling)
-                else:
-                    row = await saturating(stack, http, tenant, name, f"s{n}-{tag}", args, ceiling)
-                    paired = await bare.measure(args.seconds, args.concurrency)
+                paired, row = await side_by_side(
+                    n % 2 == 1,
+                    partial(bare.measure, args.seconds, args.concurrency),
+                    partial(saturating, stack, http, tenant, name, f"s{n}-{tag}", args, ceiling),
+                )
                 rows.append(
                     row
                     | {

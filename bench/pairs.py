@@ -13,10 +13,10 @@ import shutil
 import statistics
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import Client
 
@@ -68,6 +68,23 @@ class Paired:
     # Cores the scenario's own processes (the stack, idle but for leftovers) took meanwhile:
     # what the ceiling had to share the machine with.
     stack_cpu: float
+
+
+T = TypeVar("T")
+
+
+async def side_by_side(
+    ceiling_first: bool,
+    ceiling: Callable[[], Awaitable[Paired]],
+    scenario: Callable[[], Awaitable[T]],
+) -> tuple[Paired, T]:
+    """One pair: the ceiling and the scenario run one after the other, in the order asked
+    (callers alternate it, so a steady drift of the machine's speed favours neither)."""
+    if ceiling_first:
+        measured = await ceiling()
+        return measured, await scenario()
+    row = await scenario()
+    return await ceiling(), row
 
 
 def _cores(row: Mapping[str, Any], names: Iterable[str]) -> float:

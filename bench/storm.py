@@ -17,13 +17,14 @@ import asyncio
 import statistics
 import sys
 import uuid
+from functools import partial
 from typing import Any
 
 from bench import ceilings
 from bench.client import Tenant, provision, query, trigger_call
 from bench.http import Http, http_client
 from bench.load import Run, closed_loop
-from bench.pairs import median_ratio, paired_hello, quiet
+from bench.pairs import median_ratio, paired_hello, quiet, side_by_side
 from bench.report import (
     add_common_options,
     fmt,
@@ -108,14 +109,10 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]
             await closed_loop(trigger_call(http, warm, lambda n: f"w-{n}"), concurrency=4, count=16)
 
             async def paired(tenant: Tenant, concurrency: int, hello_first: bool) -> dict[str, Any]:
-                before = (
-                    await hello.measure(args.hello_seconds, args.hello_concurrency)
-                    if hello_first
-                    else None
-                )
-                row = await storm(stack, http, tenant, concurrency, args.triggers, ceiling)
-                hello_run = before or await hello.measure(
-                    args.hello_seconds, args.hello_concurrency
+                hello_run, row = await side_by_side(
+                    hello_first,
+                    partial(hello.measure, args.hello_seconds, args.hello_concurrency),
+                    partial(storm, stack, http, tenant, concurrency, args.triggers, ceiling),
                 )
                 return row | {
                     "paired_http_per_second": hello_run.per_second,
