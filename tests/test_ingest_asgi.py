@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from quart import Quart
+from quart import Quart, request
 
 from tests.conftest import Tenant, new_key, trigger_body
 from tocsin.settings import Settings
@@ -29,8 +29,6 @@ async def app(settings: Settings, worker: None) -> AsyncIterator[Quart]:
 
     @app.before_request
     async def record() -> None:
-        from quart import request
-
         app.extensions["seen by quart"].append((request.method, request.path))
 
     async with app.test_app():
