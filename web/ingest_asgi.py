@@ -27,7 +27,7 @@ from web.bodies import MAX_BODY_BYTES
 from web.errors import UNSTORABLE_URL, ErrorAnswer
 from web.metrics import count_ingest
 from web.runtime import Runtime
-from web.security_headers import security_headers
+from web.security_headers import published_https, security_headers
 from web.text import storable
 
 # As long as Quart waits for a request's body (its BODY_TIMEOUT default).
@@ -66,7 +66,7 @@ class IngestRoutes:
     def __init__(self, app: Quart, settings: Settings) -> None:
         self._app = app
         self._quart: ASGIApp = app.asgi_app
-        self._settings = settings
+        self._published_https = published_https(settings)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         route = ROUTES.get(scope["path"]) if scope["type"] == "http" else None
@@ -94,7 +94,7 @@ class IngestRoutes:
             "Content-Type": "application/json",
             "Content-Length": str(len(body)),
             request_ids.HEADER: request_id,
-            **security_headers(self._settings, route.endpoint, scope.get("scheme", "http")),
+            **security_headers(self._published_https, route.endpoint, scope.get("scheme", "http")),
             **extra,
         }
         elapsed = time.perf_counter() - started

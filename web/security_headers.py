@@ -28,21 +28,29 @@ ALWAYS = {
 }
 
 
-def security_headers(settings: Settings, endpoint: str | None, scheme: str) -> dict[str, str]:
-    """The headers an answer of ``endpoint`` to a request over ``scheme`` carries."""
+def published_https(settings: Settings) -> bool:
+    """Tocsin is published at an https URL: every answer may carry HSTS."""
+    return settings.public_url.startswith("https://")
+
+
+def security_headers(published: bool, endpoint: str | None, scheme: str) -> dict[str, str]:
+    """The headers an answer of ``endpoint`` to a request over ``scheme`` carries
+    (``published``: ``published_https``)."""
     wanted = dict(ALWAYS)
     wanted["Content-Security-Policy"] = (
         DOCS_POLICY if endpoint in DOCS_ENDPOINTS else CONTENT_SECURITY_POLICY
     )
-    if scheme == "https" or settings.public_url.startswith("https://"):
+    if published or scheme == "https":
         wanted["Strict-Transport-Security"] = HSTS
     return wanted
 
 
 def register_security_headers(app: Quart, settings: Settings) -> None:
+    published = published_https(settings)
+
     @app.after_request
     async def add_security_headers(response: Response) -> Response:
-        wanted = security_headers(settings, request.endpoint, request.scheme)
+        wanted = security_headers(published, request.endpoint, request.scheme)
         # A header the view set itself stays. One pass over the headers: werkzeug's
         # setdefault scans them three times and raises a KeyError for each missing one,
         # four times per answer (10 µs of 22, about 1 % of an ingest request's CPU).
