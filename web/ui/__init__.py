@@ -10,6 +10,7 @@ from quart import Blueprint, Quart
 from quart_schema.openapi import QUART_SCHEMA_HIDDEN_ATTRIBUTE
 
 from tocsin.settings import Settings
+from web.security_headers import published_https
 from web.ui.csrf import check_csrf, csrf_token
 from web.ui.session import require_secret_key
 
@@ -37,7 +38,7 @@ def register_ui(app: Quart, settings: Settings) -> None:
         SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        SESSION_COOKIE_SECURE=published_https(settings),
     )
     app.jinja_env.globals["csrf_token"] = csrf_token
     # The app's own /static route (Quart always adds one) serves web/static.
